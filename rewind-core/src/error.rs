@@ -1,0 +1,170 @@
+//! The one error type of the crate.
+
+use std::fmt;
+
+/// The result type of every fallible Rewind operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Rewind.
+///
+/// Variants a caller can act on (a version conflict, a duplicate id, a full
+/// store) are distinct; the rest carry a message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The expected version of an append did not match the stream.
+    WrongExpectedVersion {
+        /// The stream that was appended to.
+        stream: Vec<u8>,
+        /// What the caller expected.
+        expected: crate::ExpectedVersion,
+        /// The version of the last event in the stream, `None` when the stream
+        /// does not exist.
+        actual: Option<u64>,
+    },
+    /// An event with this id is already stored.
+    DuplicateId(Vec<u8>),
+    /// No event has this id.
+    UnknownId(Vec<u8>),
+    /// The id exists, but its event belongs to another stream.
+    IdNotInStream {
+        /// The id that was looked up.
+        id: Vec<u8>,
+        /// The stream the caller asked about.
+        stream: Vec<u8>,
+    },
+    /// In a range query, the `from` event comes after the `to` event.
+    RangeOrder,
+    /// An argument is out of its domain (an id or stream name of the wrong
+    /// length, an empty append, an oversized event).
+    InvalidArgument(String),
+    /// The store is full: its configured size limit is reached, or the disk
+    /// is. Nothing was written; reads keep working.
+    StorageFull(String),
+    /// The store was opened read-only.
+    ReadOnly,
+    /// The store has been closed.
+    Closed,
+    /// The files of the store are not a Rewind store, or are damaged.
+    Corrupt(String),
+    /// A configuration error, detected before any file is created.
+    Config(String),
+    /// An operating-system error.
+    Io(std::io::Error),
+    /// An LMDB error not covered by a more specific variant.
+    Lmdb(lmdb::Error),
+    /// A ZeroMQ error (binding an endpoint, creating a socket).
+    Zmq(zmq::Error),
+    /// An error reported by a backend implemented outside this crate (for
+    /// example a Python event store).
+    Backend(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "wrong expected version for stream {}: expected {}, ",
+                    Printable(stream),
+                    expected
+                )?;
+                match actual {
+                    Some(v) => write!(f, "stream is at version {v}"),
+                    None => write!(f, "stream does not exist"),
+                }
+            }
+            Error::DuplicateId(id) => write!(f, "event id already exists: {}", Printable(id)),
+            Error::UnknownId(id) => write!(f, "unknown event id: {}", Printable(id)),
+            Error::IdNotInStream { id, stream } => write!(
+                f,
+                "event id {} is not in stream {}",
+                Printable(id),
+                Printable(stream)
+            ),
+            Error::RangeOrder => write!(f, "the 'from' event comes after the 'to' event"),
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::StorageFull(m) => write!(f, "storage full: {m}"),
+            Error::ReadOnly => write!(f, "the store is open read-only"),
+            Error::Closed => write!(f, "the store is closed"),
+            Error::Corrupt(m) => write!(f, "corrupt store: {m}"),
+            Error::Config(m) => write!(f, "configuration error: {m}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Lmdb(e) => write!(f, "LMDB error: {e}"),
+            Error::Zmq(e) => write!(f, "ZeroMQ error: {e}"),
+            Error::Backend(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Lmdb(e) => Some(e),
+            Error::Zmq(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            return Error::StorageFull(e.to_string());
+        }
+        Error::Io(e)
+    }
+}
+
+impl From<lmdb::Error> for Error {
+    fn from(e: lmdb::Error) -> Self {
+        match e {
+            lmdb::Error::MapFull => Error::StorageFull("the store reached its size limit".into()),
+            lmdb::Error::Other(code) if code == libc::ENOSPC => {
+                Error::StorageFull("no space left on device".into())
+            }
+            lmdb::Error::Other(code) if code == libc::EDQUOT => {
+                Error::StorageFull("disk quota exceeded".into())
+            }
+            lmdb::Error::Invalid | lmdb::Error::Corrupted | lmdb::Error::PageNotFound => {
+                Error::Corrupt(e.to_string())
+            }
+            lmdb::Error::VersionMismatch => Error::Corrupt(e.to_string()),
+            other => Error::Lmdb(other),
+        }
+    }
+}
+
+impl From<zmq::Error> for Error {
+    fn from(e: zmq::Error) -> Self {
+        Error::Zmq(e)
+    }
+}
+
+/// Shows a byte string as text when it is printable ASCII, and escaped
+/// otherwise, so that error messages stay one readable line.
+pub struct Printable<'a>(pub &'a [u8]);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}

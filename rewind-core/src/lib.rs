@@ -1,0 +1,48 @@
+//! Rewind: an event store for event-sourced systems, on LMDB, speaking
+//! ZeroMQ.
+//!
+//! The crate owns everything the C ABI, the Python package and the `rewind`
+//! binary build on:
+//!
+//! | module      | owns |
+//! |-------------|------|
+//! | [`model`]   | events, streams, versions, positions, expected versions |
+//! | [`backend`] | the [`Backend`] trait and the append rules all backends share |
+//! | [`lmdb`]    | the LMDB backend (a directory; grows its map by itself) |
+//! | [`memory`]  | the in-memory backend |
+//! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
+//! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
+//! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
+//! | [`config`]  | the INI configuration file and the server's options |
+//!
+//! Embedding the store:
+//!
+//! ```
+//! use rewind_core::{ExpectedVersion, NewEvent, Store};
+//!
+//! let dir = std::env::temp_dir().join(format!("rewind-doc-{}", std::process::id()));
+//! let store = Store::open_lmdb(&dir).unwrap();
+//! let ids = store
+//!     .append(b"cart-7", vec![NewEvent::new("added apple")], ExpectedVersion::Any)
+//!     .unwrap(); // durable on disk when this returns
+//! let event = store.get(&ids[0].id).unwrap().unwrap();
+//! assert_eq!(event.data, b"added apple");
+//! drop(store);
+//! std::fs::remove_dir_all(dir).unwrap();
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod config;
+mod error;
+pub mod lmdb;
+pub mod memory;
+pub mod model;
+pub mod protocol;
+pub mod server;
+pub mod store;
+
+pub use backend::Backend;
+pub use error::{Error, Printable, Result};
+pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
+pub use store::{CommittedAppend, Store, StoreOptions};

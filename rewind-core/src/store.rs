@@ -1,0 +1,552 @@
+//! The store: a backend behind a group-commit writer.
+//!
+//! Every append goes through one writer thread. The writer takes every
+//! append that is waiting, commits them in one durable transaction, then
+//! tells each caller how its own append fared. Appends that arrive while a
+//! commit is in flight wait for the next one, so many writers share the cost
+//! of each disk sync.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use crate::backend::{AppendOutcome, AppendRequest, Backend};
+use crate::lmdb::{LmdbBackend, LmdbOptions};
+use crate::memory::MemoryBackend;
+use crate::model::{check_event_id, check_stream_name, new_event_id};
+use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
+
+/// The most appends committed in one transaction.
+const MAX_BATCH_APPENDS: usize = 8192;
+/// The most event bytes committed in one transaction (more appends wait).
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// What the writer calls once an append is durable (or has failed).
+pub type Completion = Box<dyn FnOnce(Result<Vec<Appended>>) + Send + 'static>;
+
+/// An append that was committed, as listeners see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedAppend {
+    /// The stream appended to.
+    pub stream: Vec<u8>,
+    /// The id of the event before this append in the stream.
+    pub prev_id: Option<Vec<u8>>,
+    /// The version of the first event.
+    pub first_version: u64,
+    /// The position of the first event.
+    pub first_position: u64,
+    /// The events, `(id, data)`, in order.
+    pub events: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CommittedAppend {
+    /// Each event with the id of the event before it in its stream.
+    pub fn iter(&self) -> impl Iterator<Item = (EventRef<'_>, Option<&[u8]>)> {
+        self.events.iter().enumerate().map(move |(i, (id, data))| {
+            let prev = if i == 0 {
+                self.prev_id.as_deref()
+            } else {
+                Some(self.events[i - 1].0.as_slice())
+            };
+            let ev = EventRef {
+                id,
+                data,
+                stream: &self.stream,
+                version: self.first_version + i as u64,
+                position: self.first_position + i as u64,
+            };
+            (ev, prev)
+        })
+    }
+}
+
+/// A function told of every committed batch, in commit order, after it is
+/// durable and before the appenders are acknowledged.
+pub type CommitListener = Box<dyn Fn(&Arc<Vec<CommittedAppend>>) + Send + Sync + 'static>;
+
+/// Identifies a registered [`CommitListener`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+type Listeners = RwLock<Vec<(ListenerId, CommitListener)>>;
+
+/// A completion that is called exactly once: if it is dropped uncalled (its
+/// append never reached a commit), it reports [`Error::Closed`].
+struct Pending(Option<Completion>);
+
+impl Pending {
+    fn complete(mut self, r: Result<Vec<Appended>>) {
+        if let Some(f) = self.0.take() {
+            f(r);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(Error::Closed));
+        }
+    }
+}
+
+enum Msg {
+    Append(AppendRequest, Pending),
+    Stop,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    tx: Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    listeners: Arc<Listeners>,
+    next_listener: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// An event store: streams of events, durable appends with optimistic
+/// concurrency, and reads by version, position and id.
+///
+/// A `Store` is a cheap handle: clones share one store, and it may be used
+/// from any number of threads at once. The store closes when the last handle
+/// is dropped, or at [`close`](Store::close).
+///
+/// ```
+/// use rewind_core::{ExpectedVersion, NewEvent, Store};
+///
+/// let store = Store::in_memory();
+/// let appended = store
+///     .append(b"orders", vec![NewEvent::new("created"), NewEvent::new("paid")], ExpectedVersion::NoStream)
+///     .unwrap();
+/// assert_eq!(appended[1].version, 1);
+/// let events = store.read_stream_vec(b"orders", 0, 10).unwrap();
+/// assert_eq!(events[0].data, b"created");
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// Which backend to open, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOptions {
+    /// Events live in memory and are lost with the process.
+    InMemory,
+    /// An LMDB directory.
+    Lmdb(LmdbOptions),
+}
+
+impl Store {
+    /// Opens the store `options` describe.
+    pub fn open(options: &StoreOptions) -> Result<Store> {
+        match options {
+            StoreOptions::InMemory => Ok(Store::in_memory()),
+            StoreOptions::Lmdb(o) => Ok(Store::from_backend(Arc::new(LmdbBackend::open(o)?))),
+        }
+    }
+
+    /// Opens (or creates) an LMDB store in directory `path`, with defaults.
+    pub fn open_lmdb(path: impl Into<std::path::PathBuf>) -> Result<Store> {
+        Store::open(&StoreOptions::Lmdb(LmdbOptions::new(path)))
+    }
+
+    /// A new, empty, in-memory store.
+    pub fn in_memory() -> Store {
+        Store::from_backend(Arc::new(MemoryBackend::new()))
+    }
+
+    /// A store over any backend; starts the writer thread.
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
+        let (tx, rx) = mpsc::channel();
+        let listeners: Arc<Listeners> = Arc::default();
+        let writer = {
+            let backend = backend.clone();
+            let listeners = listeners.clone();
+            std::thread::Builder::new()
+                .name("rewind-writer".into())
+                .spawn(move || writer_loop(&*backend, &listeners, rx))
+                .expect("spawning the writer thread")
+        };
+        Store {
+            inner: Arc::new(Inner {
+                backend,
+                tx,
+                writer: Mutex::new(Some(writer)),
+                listeners,
+                next_listener: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The backend under the store.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    fn prepare(
+        stream: &[u8],
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    ) -> Result<AppendRequest> {
+        check_stream_name(stream)?;
+        if events.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an append needs at least one event".into(),
+            ));
+        }
+        let events = events
+            .into_iter()
+            .map(|e| {
+                let id = match e.id {
+                    Some(id) => {
+                        check_event_id(&id)?;
+                        id
+                    }
+                    None => new_event_id(),
+                };
+                Ok((id, e.data))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AppendRequest {
+            stream: stream.to_vec(),
+            expected,
+            events,
+        })
+    }
+
+    /// Appends `events` to `stream` atomically, if the stream is at the
+    /// `expected` version. Returns without blocking; `done` is called on the
+    /// writer thread once the append is durable (or has failed), exactly once.
+    /// It must not block for long: it delays every other acknowledgement.
+    pub fn append_async(
+        &self,
+        stream: &[u8],
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+        done: Completion,
+    ) {
+        let req = match Self::prepare(stream, events, expected) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        // A send to a stopped writer returns the message, whose Pending then
+        // reports Closed as it drops.
+        let _ = self.inner.tx.send(Msg::Append(req, Pending(Some(done))));
+    }
+
+    /// Appends `events` to `stream` atomically, if the stream is at the
+    /// `expected` version, and blocks until the append is durable on disk.
+    ///
+    /// Errors: [`Error::WrongExpectedVersion`], [`Error::DuplicateId`],
+    /// [`Error::InvalidArgument`], [`Error::StorageFull`], [`Error::Closed`],
+    /// or an I/O error of the backend.
+    pub fn append(
+        &self,
+        stream: &[u8],
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Appended>> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.append_async(
+            stream,
+            events,
+            expected,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Visits up to `limit` events of `stream` from version `from_version`
+    /// on, borrowed from the store. `visit` returns `false` to stop early.
+    pub fn read_stream(
+        &self,
+        stream: &[u8],
+        from_version: u64,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.inner
+            .backend
+            .read_stream(stream, from_version, limit, &mut visit)
+    }
+
+    /// Up to `limit` events of `stream` from version `from_version` on.
+    pub fn read_stream_vec(
+        &self,
+        stream: &[u8],
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_stream(stream, from_version, limit, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Visits up to `limit` events of the whole log from `from_position` on.
+    pub fn read_log(
+        &self,
+        from_position: u64,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.inner
+            .backend
+            .read_log(from_position, limit, &mut visit)
+    }
+
+    /// Up to `limit` events of the whole log from `from_position` on.
+    pub fn read_log_vec(&self, from_position: u64, limit: usize) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_log(from_position, limit, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// The event with this id, if any.
+    pub fn get(&self, id: &[u8]) -> Result<Option<Event>> {
+        let mut found = None;
+        self.inner.backend.get(id, &mut |e| {
+            found = Some(e.to_owned());
+            false
+        })?;
+        Ok(found)
+    }
+
+    /// Whether an event with this id is stored.
+    pub fn contains(&self, id: &[u8]) -> Result<bool> {
+        self.inner.backend.get(id, &mut |_| false)
+    }
+
+    /// The last event of `stream`; `None` when the stream does not exist.
+    pub fn stream_head(&self, stream: &[u8]) -> Result<Option<StreamHead>> {
+        self.inner.backend.stream_head(stream)
+    }
+
+    /// The position the next event will get: the number of events stored.
+    pub fn next_position(&self) -> Result<u64> {
+        self.inner.backend.next_position()
+    }
+
+    /// The versions of `stream` between two ids, as the wire protocols
+    /// define a query: after `from` (exclusive) up to `to` (inclusive); a
+    /// missing bound is open. An open upper bound is the stream's head now.
+    ///
+    /// Errors: [`Error::UnknownId`] for an id not stored,
+    /// [`Error::IdNotInStream`] for an id of another stream,
+    /// [`Error::RangeOrder`] when `from` comes after `to`.
+    pub fn resolve_range(
+        &self,
+        stream: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<Range<u64>> {
+        let version_of = |id: &[u8]| -> Result<u64> {
+            let mut found: Option<(bool, u64)> = None;
+            self.inner.backend.get(id, &mut |e| {
+                found = Some((e.stream == stream, e.version));
+                false
+            })?;
+            match found {
+                None => Err(Error::UnknownId(id.to_vec())),
+                Some((false, _)) => Err(Error::IdNotInStream {
+                    id: id.to_vec(),
+                    stream: stream.to_vec(),
+                }),
+                Some((true, v)) => Ok(v),
+            }
+        };
+        let start = match from {
+            Some(id) => version_of(id)? + 1,
+            None => 0,
+        };
+        let end = match to {
+            Some(id) => version_of(id)? + 1,
+            None => self.stream_head(stream)?.map_or(0, |h| h.version + 1),
+        };
+        if start > end {
+            return Err(Error::RangeOrder);
+        }
+        Ok(start..end)
+    }
+
+    /// Visits up to `limit` events of `stream` after `from` (exclusive) up to
+    /// `to` (inclusive), as [`resolve_range`](Store::resolve_range) defines.
+    pub fn query(
+        &self,
+        stream: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+        visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        let range = self.resolve_range(stream, from, to)?;
+        let n = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        self.read_stream(stream, range.start, n.min(limit), visit)
+    }
+
+    /// Registers a function told of every committed batch, in commit order.
+    /// It runs on the writer thread: it must be quick and must not append.
+    pub fn add_listener(&self, listener: CommitListener) -> ListenerId {
+        let id = ListenerId(self.inner.next_listener.fetch_add(1, Ordering::Relaxed));
+        self.inner
+            .listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, listener));
+        id
+    }
+
+    /// Unregisters a listener; returns whether it was registered.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        let mut l = self
+            .inner
+            .listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let before = l.len();
+        l.retain(|(i, _)| *i != id);
+        l.len() != before
+    }
+
+    /// Commits every append already submitted, stops the writer and syncs
+    /// the backend. Later appends fail with [`Error::Closed`]; reads keep
+    /// working while a handle exists. Closing twice is harmless.
+    pub fn close(&self) -> Result<()> {
+        let _ = self.inner.tx.send(Msg::Stop);
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        self.inner.backend.sync()
+    }
+}
+
+fn writer_loop(backend: &dyn Backend, listeners: &Listeners, rx: Receiver<Msg>) {
+    let mut stop = false;
+    while !stop {
+        let (req, pending) = match rx.recv() {
+            Ok(Msg::Append(r, p)) => (r, p),
+            Ok(Msg::Stop) | Err(_) => break,
+        };
+        let mut bytes = batch_bytes(&req);
+        let mut reqs = vec![req];
+        let mut pendings = vec![pending];
+        while reqs.len() < MAX_BATCH_APPENDS && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(Msg::Append(r, p)) => {
+                    bytes += batch_bytes(&r);
+                    reqs.push(r);
+                    pendings.push(p);
+                }
+                Ok(Msg::Stop) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(backend, listeners, reqs, pendings);
+    }
+    // Whatever is still queued never reaches a commit: each Pending reports
+    // Closed as it drops.
+    drop(rx);
+}
+
+fn batch_bytes(r: &AppendRequest) -> usize {
+    r.events.iter().map(|(id, d)| id.len() + d.len()).sum()
+}
+
+fn commit_batch(
+    backend: &dyn Backend,
+    listeners: &Listeners,
+    reqs: Vec<AppendRequest>,
+    pendings: Vec<Pending>,
+) {
+    let outcomes = match backend.append_batch(&reqs) {
+        Ok(o) => o,
+        Err(e) => {
+            log::error!("commit of {} appends failed: {e}", reqs.len());
+            for p in pendings {
+                p.complete(Err(e.replicate()));
+            }
+            return;
+        }
+    };
+    let mut committed = Vec::with_capacity(reqs.len());
+    let mut results = Vec::with_capacity(reqs.len());
+    for (req, outcome) in reqs.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(AppendOutcome {
+                first_version,
+                first_position,
+                prev_id,
+            }) => {
+                let appended = req
+                    .events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, _))| Appended {
+                        id: id.clone(),
+                        version: first_version + i as u64,
+                        position: first_position + i as u64,
+                    })
+                    .collect();
+                results.push(Ok(appended));
+                committed.push(CommittedAppend {
+                    stream: req.stream,
+                    prev_id,
+                    first_version,
+                    first_position,
+                    events: req.events,
+                });
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    if !committed.is_empty() {
+        let committed = Arc::new(committed);
+        for (_, l) in listeners.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            l(&committed);
+        }
+    }
+    for (p, r) in pendings.into_iter().zip(results) {
+        p.complete(r);
+    }
+}
+
+impl Error {
+    /// A copy of the error for each append of a failed batch.
+    pub(crate) fn replicate(&self) -> Error {
+        match self {
+            Error::StorageFull(m) => Error::StorageFull(m.clone()),
+            Error::ReadOnly => Error::ReadOnly,
+            Error::Closed => Error::Closed,
+            Error::Corrupt(m) => Error::Corrupt(m.clone()),
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Error::Lmdb(e) => Error::Lmdb(*e),
+            other => Error::Backend(other.to_string()),
+        }
+    }
+}

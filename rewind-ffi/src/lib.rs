@@ -1,0 +1,1 @@
+//! C ABI for the Rewind event store. See `include/rewind.h`.

@@ -1,0 +1,1 @@
+//! Python bindings for the Rewind event store (built with maturin).
