@@ -1,1 +1,427 @@
-//! config
+//! The configuration file of the original Rewind, and the server's options.
+//!
+//! [`Ini`] reads the INI dialect of Python's `configparser` (sections,
+//! `key = value` or `key: value`, case-insensitive keys, full-line `#`/`;`
+//! comments, inline `;` comments after white space, indented continuation
+//! lines, a `DEFAULT` section). The Python package hands its
+//! `ConfigParser`'s sections to [`Ini::from_sections`], so both front ends
+//! share [`Config::from_ini`], the one interpretation of the options.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::lmdb::LmdbOptions;
+use crate::server::ServerOptions;
+use crate::{Error, Result};
+
+/// The section that holds the server's options.
+pub const DEFAULT_SECTION: &str = "general";
+
+/// Options of `[general]` this crate understands.
+const GENERAL_KEYS: &[&str] = &[
+    "query-bind-endpoint",
+    "streaming-bind-endpoint",
+    "command-bind-endpoint",
+    "publish-bind-endpoint",
+    "zmq-nthreads",
+    "storage-backend",
+    "default-stream",
+    "max-message-size",
+];
+
+/// A parsed INI file: sections of options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ini {
+    sections: BTreeMap<String, BTreeMap<String, String>>,
+    defaults: BTreeMap<String, String>,
+}
+
+/// Removes an inline comment (`;` or `#` after white space) and trims.
+fn clean_value(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut end = v.len();
+    for i in 1..bytes.len() {
+        if (bytes[i] == b';' || bytes[i] == b'#') && bytes[i - 1].is_ascii_whitespace() {
+            end = i;
+            break;
+        }
+    }
+    v[..end].trim().to_string()
+}
+
+impl Ini {
+    /// Parses INI text.
+    ///
+    /// Errors: [`Error::Config`] naming the line of a malformed entry, an
+    /// option outside any section, or a duplicate section or option.
+    pub fn parse(text: &str) -> Result<Ini> {
+        let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        let mut last_key: Option<usize> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let lineno = n + 1;
+            let line = raw.trim_end();
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() {
+                last_key = None;
+                continue;
+            }
+            if trimmed.starts_with('#') || trimmed.starts_with(';') {
+                continue;
+            }
+            let indented = line.len() != trimmed.len();
+            if indented {
+                if let (Some(i), Some((_, opts))) = (last_key, sections.last_mut()) {
+                    let v = &mut opts[i].1;
+                    if !v.is_empty() {
+                        v.push('\n');
+                    }
+                    v.push_str(&clean_value(trimmed));
+                    continue;
+                }
+            }
+            if let Some(rest) = trimmed.strip_prefix('[') {
+                let name = rest.strip_suffix(']').ok_or_else(|| {
+                    Error::Config(format!(
+                        "line {lineno}: malformed section header: {trimmed}"
+                    ))
+                })?;
+                sections.push((name.to_string(), Vec::new()));
+                last_key = None;
+                continue;
+            }
+            let Some((_, opts)) = sections.last_mut() else {
+                return Err(Error::Config(format!(
+                    "line {lineno}: option outside any section: {trimmed}"
+                )));
+            };
+            let sep = trimmed.find(['=', ':']).ok_or_else(|| {
+                Error::Config(format!("line {lineno}: expected 'key = value': {trimmed}"))
+            })?;
+            let key = trimmed[..sep].trim();
+            if key.is_empty() {
+                return Err(Error::Config(format!("line {lineno}: empty option name")));
+            }
+            opts.push((key.to_string(), trimmed[sep + 1..].to_string()));
+            last_key = Some(opts.len() - 1);
+        }
+        Ini::from_sections(sections)
+    }
+
+    /// Builds an `Ini` from sections of raw `(key, value)` pairs, as a
+    /// `configparser.ConfigParser` holds them. Keys are matched without
+    /// regard to case; values lose inline comments and outer white space.
+    /// A section named `DEFAULT` provides fallbacks for every section.
+    pub fn from_sections(sections: Vec<(String, Vec<(String, String)>)>) -> Result<Ini> {
+        let mut ini = Ini::default();
+        for (name, options) in sections {
+            let mut map = BTreeMap::new();
+            for (k, v) in options {
+                let key = k.trim().to_lowercase();
+                if map.insert(key.clone(), clean_value(&v)).is_some() {
+                    return Err(Error::Config(format!(
+                        "option '{key}' in section '{name}' appears twice"
+                    )));
+                }
+            }
+            let target = if name == "DEFAULT" {
+                Some(&mut ini.defaults)
+            } else {
+                None
+            };
+            match target {
+                Some(d) => d.extend(map),
+                None => {
+                    if ini.sections.insert(name.clone(), map).is_some() {
+                        return Err(Error::Config(format!("section '{name}' appears twice")));
+                    }
+                }
+            }
+        }
+        Ok(ini)
+    }
+
+    /// Whether the section exists.
+    pub fn has_section(&self, section: &str) -> bool {
+        self.sections.contains_key(section)
+    }
+
+    /// The value of an option, falling back to `DEFAULT`.
+    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+        let key = key.to_lowercase();
+        self.sections
+            .get(section)?
+            .get(&key)
+            .or_else(|| self.defaults.get(&key))
+            .map(String::as_str)
+    }
+
+    /// The option names of a section (without those of `DEFAULT`).
+    pub fn keys(&self, section: &str) -> Vec<&str> {
+        self.sections
+            .get(section)
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The store a configuration asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `InMemoryEventStore`, or no `storage-backend` at all.
+    InMemory,
+    /// `LMDBEventStore` with its `path`.
+    Lmdb(LmdbOptions),
+    /// Any other class: the Python package can serve it, the binary cannot.
+    Class {
+        /// The `class` option, as written.
+        class: String,
+        /// The section that configures the store.
+        section: String,
+    },
+}
+
+/// A complete configuration: the server's options and its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Endpoints and limits.
+    pub server: ServerOptions,
+    /// The store to serve.
+    pub store: StoreConfig,
+}
+
+/// Splits a comma-separated endpoint list.
+pub fn split_endpoints(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Parses a size in bytes, with an optional K, M, G or T suffix (powers of 1024).
+pub fn parse_size(v: &str) -> Option<usize> {
+    let v = v.trim();
+    let (num, shift) = match v.char_indices().last()? {
+        (i, 'k' | 'K') => (&v[..i], 10),
+        (i, 'm' | 'M') => (&v[..i], 20),
+        (i, 'g' | 'G') => (&v[..i], 30),
+        (i, 't' | 'T') => (&v[..i], 40),
+        _ => (v, 0),
+    };
+    num.trim()
+        .parse::<usize>()
+        .ok()?
+        .checked_mul(1usize << shift)
+}
+
+fn class_name(class: &str) -> &str {
+    class.rsplit('.').next().unwrap_or(class)
+}
+
+impl Config {
+    /// Interprets a configuration, in the order the original checked it.
+    ///
+    /// Errors: [`Error::Config`] for a missing `[general]`, a missing query
+    /// (or command) endpoint, a missing or malformed store section;
+    /// [`Error::InvalidArgument`] for an option value of the wrong type (a
+    /// non-integer `zmq-nthreads`, a bad size). Unknown options are logged
+    /// as warnings and otherwise ignored.
+    pub fn from_ini(ini: &Ini) -> Result<Config> {
+        let g = DEFAULT_SECTION;
+        if !ini.has_section(g) {
+            return Err(Error::Config(format!("Missing default section, `{g}`.")));
+        }
+        let query = ini.get(g, "query-bind-endpoint");
+        let command = ini.get(g, "command-bind-endpoint");
+        if query.is_none() && command.is_none() {
+            return Err(Error::Config(format!(
+                "Missing (query) bind endpoint in option file: {g}:query-bind-endpoint"
+            )));
+        }
+        for key in ini.keys(g) {
+            if !GENERAL_KEYS.contains(&key) {
+                log::warn!("unknown option {g}:{key} ignored");
+            }
+        }
+        let store = match ini.get(g, "storage-backend") {
+            None => StoreConfig::InMemory,
+            Some(section) => store_config(ini, section)?,
+        };
+        let mut server = ServerOptions {
+            query_endpoints: split_endpoints(query.unwrap_or("")),
+            streaming_endpoints: split_endpoints(
+                ini.get(g, "streaming-bind-endpoint").unwrap_or(""),
+            ),
+            command_endpoints: split_endpoints(command.unwrap_or("")),
+            publish_endpoints: split_endpoints(ini.get(g, "publish-bind-endpoint").unwrap_or("")),
+            ..ServerOptions::default()
+        };
+        if server.query_endpoints.is_empty() && server.command_endpoints.is_empty() {
+            return Err(Error::Config(format!(
+                "Missing (query) bind endpoint in option file: {g}:query-bind-endpoint"
+            )));
+        }
+        if let Some(n) = ini.get(g, "zmq-nthreads") {
+            server.zmq_io_threads = n.parse().map_err(|_| {
+                Error::InvalidArgument(format!("{g}:zmq-nthreads must be an integer, not '{n}'"))
+            })?;
+        }
+        if let Some(s) = ini.get(g, "default-stream") {
+            server.default_stream = s.as_bytes().to_vec();
+        }
+        if let Some(s) = ini.get(g, "max-message-size") {
+            server.max_message_size = parse_size(s).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{g}:max-message-size must be a size in bytes, not '{s}'"
+                ))
+            })?;
+        }
+        server.validate()?;
+        Ok(Config { server, store })
+    }
+}
+
+fn store_config(ini: &Ini, section: &str) -> Result<StoreConfig> {
+    if !ini.has_section(section) {
+        return Err(Error::Config(format!(
+            "storage-backend names section '{section}', which does not exist"
+        )));
+    }
+    let class = ini
+        .get(section, "class")
+        .ok_or_else(|| Error::Config(format!("Missing option 'class' in section '{section}'")))?;
+    match class_name(class) {
+        "LMDBEventStore" => {
+            let path = ini.get(section, "path").ok_or_else(|| {
+                Error::Config(format!(
+                    "Missing option 'path' in section '{section}' (LMDBEventStore)"
+                ))
+            })?;
+            let mut o = LmdbOptions::new(PathBuf::from(path));
+            let size = |key: &str| -> Result<Option<usize>> {
+                ini.get(section, key)
+                    .map(|v| {
+                        parse_size(v).ok_or_else(|| {
+                            Error::InvalidArgument(format!(
+                                "{section}:{key} must be a size in bytes, not '{v}'"
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+            if let Some(s) = size("initial-map-size")? {
+                o.initial_map_size = s;
+            }
+            o.max_map_size = size("map-size-limit")?;
+            for key in ini.keys(section) {
+                if !["class", "path", "initial-map-size", "map-size-limit"].contains(&key) {
+                    log::warn!("unknown option {section}:{key} ignored");
+                }
+            }
+            Ok(StoreConfig::Lmdb(o))
+        }
+        "InMemoryEventStore" => Ok(StoreConfig::InMemory),
+        _ => Ok(StoreConfig::Class {
+            class: class.to_string(),
+            section: section.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = "\
+[general]
+query-bind-endpoint=tcp://127.0.0.1:9090
+streaming-bind-endpoint=tcp://127.0.0.1:9091
+zmq-nthreads=3
+storage-backend=mystore          ; optional: without it, events live in memory
+
+[mystore]
+class=rewind.server.eventstores.SQLiteEventStore
+path=/srv/rewind/db.sqlite
+";
+
+    #[test]
+    fn the_original_example_parses() {
+        let c = Config::from_ini(&Ini::parse(ORIGINAL).unwrap()).unwrap();
+        assert_eq!(c.server.query_endpoints, vec!["tcp://127.0.0.1:9090"]);
+        assert_eq!(c.server.streaming_endpoints, vec!["tcp://127.0.0.1:9091"]);
+        assert!(c.server.command_endpoints.is_empty());
+        assert_eq!(c.server.zmq_io_threads, 3);
+        assert_eq!(
+            c.store,
+            StoreConfig::Class {
+                class: "rewind.server.eventstores.SQLiteEventStore".into(),
+                section: "mystore".into()
+            }
+        );
+    }
+
+    #[test]
+    fn lmdb_store_and_v2_endpoints() {
+        let text = "[general]\ncommand-bind-endpoint = tcp://127.0.0.1:1, tcp://127.0.0.1:2\n\
+                    storage-backend: s\n[s]\nclass = LMDBEventStore\npath = /tmp/x\nmap-size-limit = 1G\n";
+        let c = Config::from_ini(&Ini::parse(text).unwrap()).unwrap();
+        assert_eq!(c.server.command_endpoints.len(), 2);
+        assert!(c.server.query_endpoints.is_empty());
+        let StoreConfig::Lmdb(o) = c.store else {
+            panic!("not lmdb")
+        };
+        assert_eq!(
+            (o.path, o.max_map_size),
+            (PathBuf::from("/tmp/x"), Some(1 << 30))
+        );
+    }
+
+    #[test]
+    fn configuration_errors() {
+        let err = |t: &str| Config::from_ini(&Ini::parse(t).unwrap()).unwrap_err();
+        assert!(matches!(err("[other]\na=b\n"), Error::Config(m) if m.contains("general")));
+        assert!(
+            matches!(err("[general]\nstreaming-bind-endpoint=tcp://x:1\n"), Error::Config(m) if m.contains("query-bind-endpoint"))
+        );
+        assert!(matches!(
+            err("[general]\nquery-bind-endpoint=tcp://x:1\nstorage-backend=nope\n"),
+            Error::Config(_)
+        ));
+        assert!(
+            matches!(err("[general]\nquery-bind-endpoint=tcp://x:1\nstorage-backend=s\n[s]\npath=x\n"), Error::Config(m) if m.contains("class"))
+        );
+        assert!(
+            matches!(err("[general]\nquery-bind-endpoint=tcp://x:1\nstorage-backend=s\n[s]\nclass=LMDBEventStore\n"), Error::Config(m) if m.contains("path"))
+        );
+        assert!(matches!(
+            err("[general]\nquery-bind-endpoint=tcp://x:1\nzmq-nthreads=three\n"),
+            Error::InvalidArgument(_)
+        ));
+        assert!(Ini::parse("key=value\n").is_err());
+        assert!(Ini::parse("[a]\nnovalue\n").is_err());
+        assert!(Ini::parse("[a]\nk=1\nK=2\n").is_err());
+    }
+
+    #[test]
+    fn configparser_dialect() {
+        let ini =
+            Ini::parse("# c\n[DEFAULT]\nshared = yes\n[a]\nKey : v1 ; note\nlong = one\n  two\n")
+                .unwrap();
+        assert_eq!(ini.get("a", "key"), Some("v1"));
+        assert_eq!(ini.get("a", "KEY"), Some("v1"));
+        assert_eq!(ini.get("a", "long"), Some("one\ntwo"));
+        assert_eq!(ini.get("a", "shared"), Some("yes"));
+        assert_eq!(ini.get("b", "shared"), None);
+        assert_eq!(ini.get("a", "url"), None);
+        assert_eq!(clean_value(" tcp://a:1;x "), "tcp://a:1;x");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("16M"), Some(16 << 20));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,1 +1,819 @@
-//! server
+//! The ZeroMQ server: both wire protocols over one store.
+//!
+//! One thread owns every socket. Requests arrive on ROUTER sockets (v1
+//! clients use REQ, v2 clients DEALER); each client (peer) gets a queue of
+//! reply slots in request order, so pipelined requests are answered in
+//! order while their appends are already on their way to the group-commit
+//! writer. Appends complete on the writer thread, which hands the outcome
+//! back through a channel and wakes the server through an inproc socket.
+//! Committed events are published on the PUB sockets in commit order.
+//!
+//! Replies are sent without blocking and with `ROUTER_MANDATORY`, so a
+//! client that reads slowly never stalls the others: when its pipe is at
+//! the high-water mark, its streamed query pauses and resumes when the pipe
+//! drains. Nothing is dropped: a peer whose connection is gone loses its
+//! pending replies (there is no one to send them to) and nothing else.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::protocol::{self, parse_request, ParseOptions, Protocol, Request};
+use crate::store::{CommittedAppend, ListenerId};
+use crate::{Appended, Error, NewEvent, Result, Store};
+
+/// The server's endpoints and limits; the same options as the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// v1 query endpoints (clients connect REQ sockets).
+    pub query_endpoints: Vec<String>,
+    /// v1 streaming endpoints (PUB: id, previous id, data).
+    pub streaming_endpoints: Vec<String>,
+    /// v2 command endpoints (clients connect DEALER sockets).
+    pub command_endpoints: Vec<String>,
+    /// v2 publish endpoints (PUB: stream, id, data).
+    pub publish_endpoints: Vec<String>,
+    /// ZeroMQ I/O threads.
+    pub zmq_io_threads: i32,
+    /// A request whose first frame equals this gets `QUIT` and stops the server.
+    pub exit_codeword: Option<Vec<u8>>,
+    /// The largest request accepted, all frames together, in bytes.
+    pub max_message_size: usize,
+    /// The stream v1 works on.
+    pub default_stream: Vec<u8>,
+}
+
+/// The v1 query endpoint of the embedded default (the original's example).
+pub const DEFAULT_QUERY_ENDPOINT: &str = "tcp://127.0.0.1:9090";
+/// The v1 streaming endpoint of the embedded default.
+pub const DEFAULT_STREAMING_ENDPOINT: &str = "tcp://127.0.0.1:9091";
+/// The v2 command endpoint of the embedded default (Gorewind's).
+pub const DEFAULT_COMMAND_ENDPOINT: &str = "tcp://127.0.0.1:9002";
+/// The v2 publish endpoint of the embedded default.
+pub const DEFAULT_PUBLISH_ENDPOINT: &str = "tcp://127.0.0.1:9003";
+/// The default maximum request size: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            query_endpoints: vec![DEFAULT_QUERY_ENDPOINT.into()],
+            streaming_endpoints: vec![DEFAULT_STREAMING_ENDPOINT.into()],
+            command_endpoints: vec![DEFAULT_COMMAND_ENDPOINT.into()],
+            publish_endpoints: vec![DEFAULT_PUBLISH_ENDPOINT.into()],
+            zmq_io_threads: 1,
+            exit_codeword: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            default_stream: b"default".to_vec(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Checks the options: at least one request endpoint, sane limits.
+    pub fn validate(&self) -> Result<()> {
+        if self.query_endpoints.is_empty() && self.command_endpoints.is_empty() {
+            return Err(Error::Config(
+                "at least one query or command endpoint is required".into(),
+            ));
+        }
+        if self.zmq_io_threads < 1 {
+            return Err(Error::InvalidArgument(format!(
+                "zmq-nthreads must be at least 1, not {}",
+                self.zmq_io_threads
+            )));
+        }
+        if self.max_message_size == 0 {
+            return Err(Error::InvalidArgument(
+                "the maximum message size must be positive".into(),
+            ));
+        }
+        crate::model::check_stream_name(&self.default_stream)?;
+        if self.exit_codeword.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(Error::InvalidArgument(
+                "the exit codeword must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One line per endpoint, for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut add = |name: &str, eps: &[String]| {
+            if !eps.is_empty() {
+                parts.push(format!("{name} {}", eps.join(",")));
+            }
+        };
+        add("v1 query", &self.query_endpoints);
+        add("v1 streaming", &self.streaming_endpoints);
+        add("v2 command", &self.command_endpoints);
+        add("v2 publish", &self.publish_endpoints);
+        parts.join("; ")
+    }
+}
+
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// [`Server::stop`] (or a signal) asked it to.
+    Stopped,
+    /// A client sent the exit codeword.
+    ExitCodeword,
+}
+
+/// Wakes the server thread from another thread.
+struct Waker {
+    pending: AtomicBool,
+    socket: Mutex<zmq::Socket>,
+}
+
+impl Waker {
+    fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
+            let s = self.socket.lock().unwrap_or_else(|e| e.into_inner());
+            // The wake socket's queue is never full (one message at most is
+            // pending), so a failure here means the server is gone.
+            let _ = s.send(&b""[..], zmq::DONTWAIT);
+        }
+    }
+}
+
+/// Asks a running server to stop; cheap to clone and usable from any thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    /// Asks the server to stop gracefully: it stops taking requests, waits
+    /// for the appends in flight to be committed and acknowledged, and
+    /// closes its sockets. Does not block; calling it again is harmless.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+}
+
+type Finished = Arc<(Mutex<Option<Result<ExitReason>>>, Condvar)>;
+
+/// A running server.
+pub struct Server {
+    handle: StopHandle,
+    thread: Option<JoinHandle<()>>,
+    finished: Finished,
+}
+
+impl Server {
+    /// Binds every endpoint of `options` and starts serving `store` on a
+    /// thread of its own. Returns once every socket is bound.
+    ///
+    /// Errors: [`Error::Config`] / [`Error::InvalidArgument`] for bad
+    /// options, [`Error::Zmq`] naming an endpoint that cannot be bound.
+    pub fn start(store: Store, options: ServerOptions) -> Result<Server> {
+        options.validate()?;
+        let ctx = zmq::Context::new();
+        ctx.set_io_threads(options.zmq_io_threads)?;
+        let bind = |kind: zmq::SocketType, eps: &[String]| -> Result<Option<zmq::Socket>> {
+            if eps.is_empty() {
+                return Ok(None);
+            }
+            let s = ctx.socket(kind)?;
+            s.set_linger(2000)?;
+            if kind == zmq::ROUTER {
+                s.set_router_mandatory(true)?;
+                // A request larger than this closes the connection; requests
+                // up to it get an ERROR reply when over max_message_size.
+                let hard = options.max_message_size.saturating_mul(4).max(1 << 20);
+                s.set_maxmsgsize(i64::try_from(hard).unwrap_or(i64::MAX))?;
+            } else {
+                s.set_sndhwm(100_000)?;
+            }
+            for ep in eps {
+                s.bind(ep)
+                    .map_err(|e| Error::Config(format!("cannot bind endpoint {ep}: {e}")))?;
+            }
+            Ok(Some(s))
+        };
+        let v1 = bind(zmq::ROUTER, &options.query_endpoints)?;
+        let v1_pub = bind(zmq::PUB, &options.streaming_endpoints)?;
+        let v2 = bind(zmq::ROUTER, &options.command_endpoints)?;
+        let v2_pub = bind(zmq::PUB, &options.publish_endpoints)?;
+
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let wake_ep = format!(
+            "inproc://rewind-wake-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let wake_rx = ctx.socket(zmq::PULL)?;
+        wake_rx.bind(&wake_ep)?;
+        let wake_tx = ctx.socket(zmq::PUSH)?;
+        wake_tx.set_linger(0)?;
+        wake_tx.connect(&wake_ep)?;
+        let waker = Arc::new(Waker {
+            pending: AtomicBool::new(false),
+            socket: Mutex::new(wake_tx),
+        });
+        let handle = StopHandle {
+            stop: Arc::new(AtomicBool::new(false)),
+            waker: waker.clone(),
+        };
+
+        let (tx, rx) = mpsc::channel();
+        let listener = {
+            let tx = tx.clone();
+            let waker = waker.clone();
+            store.add_listener(Box::new(move |batch| {
+                let _ = tx.send(Note::Committed(batch.clone()));
+                waker.wake();
+            }))
+        };
+        let finished: Finished = Arc::default();
+        let mut core = Core {
+            store,
+            listener,
+            options,
+            sockets: [v1, v2],
+            v1_pub,
+            v2_pub,
+            wake_rx,
+            notes: rx,
+            notes_tx: tx,
+            waker,
+            stop: handle.stop.clone(),
+            peers: HashMap::new(),
+            runnable: VecDeque::new(),
+            blocked: [Vec::new(), Vec::new()],
+            exit: None,
+            in_flight: 0,
+        };
+        let done = finished.clone();
+        let thread = std::thread::Builder::new()
+            .name("rewind-server".into())
+            .spawn(move || {
+                let r = core.run();
+                core.shutdown();
+                drop(core);
+                drop(ctx);
+                let (m, cv) = &*done;
+                *m.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                cv.notify_all();
+            })
+            .map_err(Error::Io)?;
+        Ok(Server {
+            handle,
+            thread: Some(thread),
+            finished,
+        })
+    }
+
+    /// Asks the server to stop; see [`StopHandle::stop`].
+    pub fn stop(&self) {
+        self.handle.stop();
+    }
+
+    /// A handle that can stop the server from any thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.handle.clone()
+    }
+
+    /// Waits up to `timeout` for the server to stop; returns whether it has.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let (m, cv) = &*self.finished;
+        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, _) = cv
+            .wait_timeout_while(g, timeout, |r| r.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        g.is_some()
+    }
+
+    /// Whether the server has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.wait_timeout(Duration::ZERO)
+    }
+
+    /// Blocks until the server has stopped and tells why.
+    pub fn join(mut self) -> Result<ExitReason> {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let (m, _) = &*self.finished;
+        m.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Err(Error::Backend("the server thread panicked".into())))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.stop();
+            let _ = t.join();
+        }
+    }
+}
+
+/// What other threads tell the server thread.
+enum Note {
+    Committed(Arc<Vec<CommittedAppend>>),
+    Done {
+        peer: PeerKey,
+        seq: u64,
+        result: Result<Vec<Appended>>,
+    },
+}
+
+/// A client: the socket it talks to and its routing id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PeerKey {
+    proto: Protocol,
+    id: Vec<u8>,
+}
+
+enum Slot {
+    /// Messages ready to send, in order (each a list of frames).
+    Ready(VecDeque<Vec<Vec<u8>>>),
+    /// An append on its way to the disk.
+    Appending,
+    /// A query that runs when it reaches the head of the queue.
+    Query {
+        stream: Vec<u8>,
+        from: Option<Vec<u8>>,
+        to: Option<Vec<u8>>,
+    },
+    /// A v2 query being streamed: the versions still to send.
+    Streaming {
+        stream: Vec<u8>,
+        next: u64,
+        end: u64,
+    },
+}
+
+struct Peer {
+    /// The frames before the request, up to and including the empty one.
+    envelope: Vec<Vec<u8>>,
+    /// Reply slots in request order; `slots[0]` has sequence number `head`.
+    slots: VecDeque<Slot>,
+    head: u64,
+    blocked: bool,
+}
+
+enum Sent {
+    Yes,
+    WouldBlock,
+    Gone,
+}
+
+/// Events sent per peer before others get their turn.
+const STREAM_BUDGET: usize = 512;
+/// Messages read from one socket before others get their turn.
+const RECV_BUDGET: usize = 512;
+
+struct Core {
+    store: Store,
+    listener: ListenerId,
+    options: ServerOptions,
+    /// The request sockets: v1, v2.
+    sockets: [Option<zmq::Socket>; 2],
+    v1_pub: Option<zmq::Socket>,
+    v2_pub: Option<zmq::Socket>,
+    wake_rx: zmq::Socket,
+    notes: Receiver<Note>,
+    notes_tx: Sender<Note>,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    peers: HashMap<PeerKey, Peer>,
+    /// Peers with work left after their budget ran out.
+    runnable: VecDeque<PeerKey>,
+    /// Peers waiting for their pipe to drain, per request socket.
+    blocked: [Vec<PeerKey>; 2],
+    exit: Option<ExitReason>,
+    /// Appends submitted and not yet completed.
+    in_flight: usize,
+}
+
+fn idx(p: Protocol) -> usize {
+    match p {
+        Protocol::V1 => 0,
+        Protocol::V2 => 1,
+    }
+}
+
+fn send_frames(socket: &zmq::Socket, envelope: &[Vec<u8>], frames: &[&[u8]]) -> Sent {
+    let mut first = true;
+    let total = envelope.len() + frames.len();
+    for (i, f) in envelope
+        .iter()
+        .map(Vec::as_slice)
+        .chain(frames.iter().copied())
+        .enumerate()
+    {
+        let more = if i + 1 < total { zmq::SNDMORE } else { 0 };
+        let flags = if first { zmq::DONTWAIT | more } else { more };
+        match socket.send(f, flags) {
+            Ok(()) => first = false,
+            Err(zmq::Error::EAGAIN) if first => return Sent::WouldBlock,
+            Err(zmq::Error::EHOSTUNREACH) if first => return Sent::Gone,
+            Err(e) => {
+                // Later frames of a message are queued atomically with the
+                // first; an error here means the socket is closing.
+                log::warn!("sending a reply failed: {e}");
+                return Sent::Gone;
+            }
+        }
+    }
+    Sent::Yes
+}
+
+impl Core {
+    fn parse_options(&self) -> ParseOptions<'_> {
+        ParseOptions {
+            default_stream: &self.options.default_stream,
+            exit_codeword: self.options.exit_codeword.as_deref(),
+            max_message_size: self.options.max_message_size,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.exit.is_some() || self.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(&mut self) -> Result<ExitReason> {
+        loop {
+            if self.stopping() && self.in_flight == 0 {
+                return Ok(self.exit.unwrap_or(ExitReason::Stopped));
+            }
+            self.poll_once()?;
+        }
+    }
+
+    fn poll_once(&mut self) -> Result<()> {
+        let accepting = !self.stopping();
+        let mut items = Vec::with_capacity(3);
+        items.push(self.wake_rx.as_poll_item(zmq::POLLIN));
+        let mut which = Vec::with_capacity(2);
+        for (i, s) in self.sockets.iter().enumerate() {
+            if let Some(s) = s {
+                let mut ev = zmq::PollEvents::empty();
+                if accepting {
+                    ev |= zmq::POLLIN;
+                }
+                if !self.blocked[i].is_empty() {
+                    ev |= zmq::POLLOUT;
+                }
+                items.push(s.as_poll_item(ev));
+                which.push(i);
+            }
+        }
+        let timeout = if !self.runnable.is_empty() {
+            0
+        } else if self.stopping() {
+            100
+        } else {
+            -1
+        };
+        zmq::poll(&mut items, timeout)?;
+        let woke = items[0].is_readable();
+        let mut readable = [false; 2];
+        let mut writable = [false; 2];
+        for (item, &i) in items[1..].iter().zip(&which) {
+            readable[i] = item.is_readable();
+            writable[i] = item.is_writable();
+        }
+        drop(items);
+        if woke {
+            while self.wake_rx.recv_bytes(zmq::DONTWAIT).is_ok() {}
+            self.waker.pending.store(false, Ordering::SeqCst);
+        }
+        self.drain_notes();
+        for i in 0..2 {
+            if readable[i] && accepting {
+                self.read_requests(i)?;
+            }
+            if writable[i] {
+                let blocked = std::mem::take(&mut self.blocked[i]);
+                let n = blocked.len();
+                for key in blocked {
+                    if let Some(p) = self.peers.get_mut(&key) {
+                        p.blocked = false;
+                    }
+                    self.pump(&key);
+                }
+                if self.blocked[i].len() == n && n > 0 {
+                    // Another peer was writable, not ours: do not spin.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        let rounds = self.runnable.len();
+        for _ in 0..rounds {
+            if let Some(key) = self.runnable.pop_front() {
+                self.pump(&key);
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_notes(&mut self) {
+        while let Ok(note) = self.notes.try_recv() {
+            match note {
+                Note::Committed(batch) => self.publish(&batch),
+                Note::Done { peer, seq, result } => {
+                    self.in_flight -= 1;
+                    self.complete(&peer, seq, result);
+                }
+            }
+        }
+    }
+
+    fn publish(&self, batch: &[CommittedAppend]) {
+        for append in batch {
+            let v1 = self
+                .v1_pub
+                .as_ref()
+                .filter(|_| append.stream == self.options.default_stream);
+            for (ev, prev) in append.iter() {
+                if let Some(s) = v1 {
+                    publish_frames(s, &protocol::v1_stream_frames(ev.id, prev, ev.data));
+                }
+                if let Some(s) = &self.v2_pub {
+                    publish_frames(s, &protocol::v2_publish_frames(ev.stream, ev.id, ev.data));
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, key: &PeerKey, seq: u64, result: Result<Vec<Appended>>) {
+        let Some(peer) = self.peers.get_mut(key) else {
+            return; // the client is gone
+        };
+        let Some(slot) = seq
+            .checked_sub(peer.head)
+            .and_then(|i| peer.slots.get_mut(i as usize))
+        else {
+            return;
+        };
+        let reply = match result {
+            Ok(appended) => protocol::published_reply(key.proto, &appended[0].id),
+            Err(e) => vec![protocol::error_frame(&e.to_string())],
+        };
+        *slot = Slot::Ready(VecDeque::from([reply]));
+        if seq == peer.head {
+            self.pump(key);
+        }
+    }
+
+    fn read_requests(&mut self, i: usize) -> Result<()> {
+        let proto = if i == 0 { Protocol::V1 } else { Protocol::V2 };
+        for _ in 0..RECV_BUDGET {
+            let Some(socket) = &self.sockets[i] else {
+                return Ok(());
+            };
+            let frames = match socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(f) => f,
+                Err(zmq::Error::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            self.handle_message(proto, frames);
+            if self.exit.is_some() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_message(&mut self, proto: Protocol, mut frames: Vec<Vec<u8>>) {
+        let Some(split) = frames.iter().position(Vec::is_empty) else {
+            log::warn!(
+                "dropped a {} message of {} frames without an envelope delimiter",
+                if proto == Protocol::V1 { "v1" } else { "v2" },
+                frames.len()
+            );
+            return;
+        };
+        let body = frames.split_off(split + 1);
+        let envelope = frames;
+        let key = PeerKey {
+            proto,
+            id: envelope[0].clone(),
+        };
+        let peer = self.peers.entry(key.clone()).or_insert_with(|| Peer {
+            envelope: Vec::new(),
+            slots: VecDeque::new(),
+            head: 0,
+            blocked: false,
+        });
+        peer.envelope = envelope;
+        let seq = peer.head + peer.slots.len() as u64;
+        let request = parse_request(proto, &body, &self.parse_options());
+        let slot = match request {
+            Err(e) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(&e.0)]])),
+            Ok(Request::Exit) => {
+                log::info!("exit codeword received: stopping");
+                self.exit = Some(ExitReason::ExitCodeword);
+                Slot::Ready(VecDeque::from([protocol::quit_reply()]))
+            }
+            Ok(Request::Publish { stream, data }) => {
+                let tx = self.notes_tx.clone();
+                let waker = self.waker.clone();
+                let peer_key = key.clone();
+                self.in_flight += 1;
+                self.store.append_async(
+                    &stream,
+                    vec![NewEvent::new(data)],
+                    crate::ExpectedVersion::Any,
+                    Box::new(move |result| {
+                        let _ = tx.send(Note::Done {
+                            peer: peer_key,
+                            seq,
+                            result,
+                        });
+                        waker.wake();
+                    }),
+                );
+                Slot::Appending
+            }
+            Ok(Request::Query { stream, from, to }) => Slot::Query { stream, from, to },
+        };
+        let peer = self.peers.get_mut(&key).expect("inserted above");
+        peer.slots.push_back(slot);
+        if peer.slots.len() == 1 {
+            self.pump(&key);
+        }
+    }
+
+    /// Sends what the head of a peer's queue has ready, in order, until the
+    /// queue is empty, waits for an append, blocks, or uses up its budget.
+    fn pump(&mut self, key: &PeerKey) {
+        let i = idx(key.proto);
+        let mut budget = STREAM_BUDGET;
+        loop {
+            let Some(peer) = self.peers.get_mut(key) else {
+                return;
+            };
+            if peer.blocked {
+                return;
+            }
+            let Some(slot) = peer.slots.front_mut() else {
+                self.peers.remove(key);
+                return;
+            };
+            let Some(socket) = self.sockets[i].as_ref() else {
+                return;
+            };
+            match slot {
+                Slot::Appending => return,
+                Slot::Ready(msgs) => {
+                    while let Some(m) = msgs.front() {
+                        let frames: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+                        match send_frames(socket, &peer.envelope, &frames) {
+                            Sent::Yes => {
+                                msgs.pop_front();
+                            }
+                            Sent::WouldBlock => {
+                                peer.blocked = true;
+                                self.blocked[i].push(key.clone());
+                                return;
+                            }
+                            Sent::Gone => {
+                                self.peers.remove(key);
+                                return;
+                            }
+                        }
+                    }
+                    peer.slots.pop_front();
+                    peer.head += 1;
+                }
+                Slot::Query { stream, from, to } => {
+                    let range = self
+                        .store
+                        .resolve_range(stream, from.as_deref(), to.as_deref());
+                    let next = match (range, key.proto) {
+                        (Err(e), _) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(
+                            &e.to_string(),
+                        )]])),
+                        (Ok(r), Protocol::V1) => {
+                            Slot::Ready(VecDeque::from([v1_query_reply(&self.store, stream, r)]))
+                        }
+                        (Ok(r), Protocol::V2) => Slot::Streaming {
+                            stream: std::mem::take(stream),
+                            next: r.start,
+                            end: r.end,
+                        },
+                    };
+                    *slot = next;
+                }
+                Slot::Streaming { stream, next, end } => {
+                    if *next >= *end {
+                        *slot = Slot::Ready(VecDeque::from([vec![protocol::END.to_vec()]]));
+                        continue;
+                    }
+                    if budget == 0 {
+                        self.runnable.push_back(key.clone());
+                        return;
+                    }
+                    let want = usize::try_from(*end - *next)
+                        .unwrap_or(usize::MAX)
+                        .min(budget);
+                    let mut outcome = Sent::Yes;
+                    let mut sent = 0usize;
+                    let envelope = &peer.envelope;
+                    let read = self.store.read_stream(stream, *next, want, |ev| {
+                        outcome = send_frames(socket, envelope, &[protocol::EVENT, ev.id, ev.data]);
+                        if matches!(outcome, Sent::Yes) {
+                            sent += 1;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                    *next += sent as u64;
+                    budget -= sent.min(budget);
+                    match (read, outcome) {
+                        (Err(e), _) => {
+                            *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
+                                &e.to_string(),
+                            )]]));
+                        }
+                        (Ok(()), Sent::WouldBlock) => {
+                            peer.blocked = true;
+                            self.blocked[i].push(key.clone());
+                            return;
+                        }
+                        (Ok(()), Sent::Gone) => {
+                            self.peers.remove(key);
+                            return;
+                        }
+                        (Ok(()), Sent::Yes) if sent < want => {
+                            // The stream ended early: events vanished from under
+                            // the range, which an append-only store never does.
+                            *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
+                                "the query range is no longer in the store",
+                            )]]));
+                        }
+                        (Ok(()), Sent::Yes) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The graceful end: answers what can be answered, then closes.
+    fn shutdown(&mut self) {
+        self.store.remove_listener(self.listener);
+        // Appends already submitted are committed and acknowledged by run();
+        // late notes (none expected) are published or answered here.
+        self.drain_notes();
+        let keys: Vec<PeerKey> = self.peers.keys().cloned().collect();
+        for key in keys {
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.blocked = false;
+                for slot in p.slots.iter_mut() {
+                    if matches!(slot, Slot::Query { .. } | Slot::Streaming { .. }) {
+                        *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
+                            "the server is shutting down",
+                        )]]));
+                    }
+                }
+            }
+            self.pump(&key);
+        }
+    }
+}
+
+fn publish_frames(socket: &zmq::Socket, frames: &[&[u8]; 3]) {
+    for (i, f) in frames.iter().enumerate() {
+        let flags = if i < 2 { zmq::SNDMORE } else { 0 };
+        if let Err(e) = socket.send(*f, flags | zmq::DONTWAIT) {
+            log::warn!("publishing an event failed: {e}");
+            return;
+        }
+    }
+}
+
+fn v1_query_reply(store: &Store, stream: &[u8], range: std::ops::Range<u64>) -> Vec<Vec<u8>> {
+    let want = usize::try_from(range.end - range.start)
+        .unwrap_or(usize::MAX)
+        .min(protocol::V1_QUERY_CAP);
+    let mut frames = Vec::with_capacity(2 * want + 1);
+    let mut n = 0;
+    let r = store.read_stream(stream, range.start, want, |ev| {
+        frames.push(ev.id.to_vec());
+        frames.push(ev.data.to_vec());
+        n += 1;
+        true
+    });
+    if let Err(e) = r {
+        return vec![protocol::error_frame(&e.to_string())];
+    }
+    if n < protocol::V1_QUERY_CAP {
+        frames.push(protocol::END.to_vec());
+    }
+    frames
+}
