@@ -191,7 +191,7 @@ impl Server {
                 let hard = options.max_message_size.saturating_mul(4).max(1 << 20);
                 s.set_maxmsgsize(i64::try_from(hard).unwrap_or(i64::MAX))?;
             } else {
-                s.set_sndhwm(100_000)?;
+                s.set_sndhwm(10_000)?;
             }
             for ep in eps {
                 s.bind(ep)
@@ -251,6 +251,7 @@ impl Server {
             blocked: [Vec::new(), Vec::new()],
             exit: None,
             in_flight: 0,
+            next_epoch: 0,
         };
         let done = finished.clone();
         let thread = std::thread::Builder::new()
@@ -324,6 +325,7 @@ enum Note {
     Committed(Arc<Vec<CommittedAppend>>),
     Done {
         peer: PeerKey,
+        epoch: u64,
         seq: u64,
         result: Result<Vec<Appended>>,
     },
@@ -356,6 +358,8 @@ enum Slot {
 }
 
 struct Peer {
+    /// Tells this peer from an earlier one with the same routing id.
+    epoch: u64,
     /// The frames before the request, up to and including the empty one.
     envelope: Vec<Vec<u8>>,
     /// Reply slots in request order; `slots[0]` has sequence number `head`.
@@ -396,6 +400,8 @@ struct Core {
     exit: Option<ExitReason>,
     /// Appends submitted and not yet completed.
     in_flight: usize,
+    /// The epoch of the newest peer.
+    next_epoch: u64,
 }
 
 fn idx(p: Protocol) -> usize {
@@ -478,7 +484,13 @@ impl Core {
         } else {
             -1
         };
-        zmq::poll(&mut items, timeout)?;
+        match zmq::poll(&mut items, timeout) {
+            Ok(_) => {}
+            // A signal (SIGINT, SIGTERM) landed on this thread: the stop
+            // handle, if that is what it was, has already woken us.
+            Err(zmq::Error::EINTR) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
         let woke = items[0].is_readable();
         let mut readable = [false; 2];
         let mut writable = [false; 2];
@@ -524,9 +536,14 @@ impl Core {
         while let Ok(note) = self.notes.try_recv() {
             match note {
                 Note::Committed(batch) => self.publish(&batch),
-                Note::Done { peer, seq, result } => {
+                Note::Done {
+                    peer,
+                    epoch,
+                    seq,
+                    result,
+                } => {
                     self.in_flight -= 1;
-                    self.complete(&peer, seq, result);
+                    self.complete(&peer, epoch, seq, result);
                 }
             }
         }
@@ -549,9 +566,9 @@ impl Core {
         }
     }
 
-    fn complete(&mut self, key: &PeerKey, seq: u64, result: Result<Vec<Appended>>) {
-        let Some(peer) = self.peers.get_mut(key) else {
-            return; // the client is gone
+    fn complete(&mut self, key: &PeerKey, epoch: u64, seq: u64, result: Result<Vec<Appended>>) {
+        let Some(peer) = self.peers.get_mut(key).filter(|p| p.epoch == epoch) else {
+            return; // the client is gone (a reconnect with its id is another peer)
         };
         let Some(slot) = seq
             .checked_sub(peer.head)
@@ -577,7 +594,7 @@ impl Core {
             };
             let frames = match socket.recv_multipart(zmq::DONTWAIT) {
                 Ok(f) => f,
-                Err(zmq::Error::EAGAIN) => return Ok(()),
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
             self.handle_message(proto, frames);
@@ -603,14 +620,20 @@ impl Core {
             proto,
             id: envelope[0].clone(),
         };
-        let peer = self.peers.entry(key.clone()).or_insert_with(|| Peer {
-            envelope: Vec::new(),
-            slots: VecDeque::new(),
-            head: 0,
-            blocked: false,
+        let next_epoch = &mut self.next_epoch;
+        let peer = self.peers.entry(key.clone()).or_insert_with(|| {
+            *next_epoch += 1;
+            Peer {
+                epoch: *next_epoch,
+                envelope: Vec::new(),
+                slots: VecDeque::new(),
+                head: 0,
+                blocked: false,
+            }
         });
         peer.envelope = envelope;
         let seq = peer.head + peer.slots.len() as u64;
+        let epoch = peer.epoch;
         let request = parse_request(proto, &body, &self.parse_options());
         let slot = match request {
             Err(e) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(&e.0)]])),
@@ -631,6 +654,7 @@ impl Core {
                     Box::new(move |result| {
                         let _ = tx.send(Note::Done {
                             peer: peer_key,
+                            epoch,
                             seq,
                             result,
                         });

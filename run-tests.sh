@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust (unit, engine, end-to-end against the
+# real binary, reliability), the C/C++ ABI tests with the header check, and
+# the Python package in a fresh virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== Rust tests"
+cargo test --workspace --exclude rewind-python
+
+if [ -f tests/c/run.sh ]; then
+  echo "== C and C++ tests"
+  bash tests/c/run.sh
+fi
+
+if [ -f rewind-python/run-tests.sh ]; then
+  echo "== Python tests"
+  bash rewind-python/run-tests.sh
+fi
