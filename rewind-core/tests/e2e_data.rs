@@ -452,3 +452,112 @@ fn many_concurrent_dealers_pipelining_get_unique_ids_that_are_all_stored() {
         }
     }
 }
+
+#[test]
+fn v1_streaming_carries_only_the_default_stream_with_its_own_previous_id_chain() {
+    let server = Spawn::in_memory().start();
+    let sub = server.v1_sub();
+    let req = server.req();
+    let d = server.dealer();
+    req.publish(b"a");
+    d.publish(b"other", b"not v1");
+    let b = d.publish(b"default", b"b");
+    d.publish(b"other", b"not v1 either");
+    req.publish(b"c");
+    let all = req.query_all();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1].0, b);
+    let mut prev = Vec::new();
+    for (id, data) in &all {
+        let m = sub.recv();
+        assert_eq!(
+            m,
+            vec![id.clone(), prev.clone(), data.clone()],
+            "v1 streaming: events of stream default only, chained by their previous id: {}",
+            show(&m)
+        );
+        prev = id.clone();
+    }
+    assert!(
+        sub.try_recv(200).is_none(),
+        "events of other streams are not on the v1 streaming socket"
+    );
+}
+
+#[test]
+fn streamed_events_are_already_stored_and_come_in_commit_order_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Spawn::lmdb(&dir.path().join("data")).start();
+    let s1 = server.v1_sub();
+    let s2 = server.v2_sub(b"");
+    let clients = 16;
+    let per_client = 25;
+    let total = clients * per_client;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let req = server.req();
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                for n in 0..per_client {
+                    req.publish(&tagged(c, n));
+                }
+            })
+        })
+        .collect();
+    // While they publish, every streamed id must already be queryable.
+    let checker = server.req();
+    let mut streamed = Vec::new();
+    for i in 0..total {
+        let m = s1.recv();
+        assert_eq!(m.len(), 3, "{}", show(&m));
+        if i % 20 == 0 {
+            let upto = checker.query_all_range(b"", &m[0]);
+            assert_eq!(
+                upto.last().map(|e| &e.0),
+                Some(&m[0]),
+                "a streamed event is stored before it is streamed"
+            );
+        }
+        streamed.push(m);
+    }
+    for h in handles {
+        h.join().expect("client thread");
+    }
+    let all = checker.query_all();
+    assert_eq!(all.len(), total);
+    let mut prev = Vec::new();
+    for (i, (m, (id, data))) in streamed.iter().zip(&all).enumerate() {
+        assert_eq!(
+            (&m[0], &m[2]),
+            (id, data),
+            "streamed message {i} is not the stored event {i}"
+        );
+        assert_eq!(m[1], prev, "previous id of message {i}");
+        prev = id.clone();
+    }
+    for (i, (id, data)) in all.iter().enumerate() {
+        let m = s2.recv();
+        assert_eq!(
+            m,
+            vec![b"default".to_vec(), id.clone(), data.clone()],
+            "v2 publish message {i} in commit order"
+        );
+    }
+    assert!(s1.try_recv(100).is_none() && s2.try_recv(100).is_none());
+}
+
+#[test]
+fn the_default_maximum_message_size_is_16_mib() {
+    let server = Spawn::in_memory().start();
+    let req = server.req();
+    let fits = vec![b'a'; 15 << 20];
+    req.publish(&fits);
+    let too_big = vec![b'b'; 17 << 20];
+    req.expect_error(&[b"PUBLISH".as_slice(), &too_big], "17 MiB publish");
+    let all = req.query_all();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].1 == fits);
+    req.assert_still_serving();
+}
