@@ -213,6 +213,33 @@ fn endpoint_lists_and_command_line_overrides_of_the_config_file() {
 }
 
 #[test]
+fn a_config_with_only_one_protocol_serves_that_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Endpoints::fresh();
+    let v2_only = format!(
+        "[general]\ncommand-bind-endpoint={}\npublish-bind-endpoint={}\n",
+        e.command, e.publish
+    );
+    let conf = write_file(dir.path(), "v2.conf", &v2_only);
+    let server = Spawn::bare()
+        .config(&conf)
+        .cwd(dir.path())
+        .start_at(e.clone());
+    server.dealer().assert_still_serving();
+    server.stop();
+
+    let v1_only = format!(
+        "[general]\nquery-bind-endpoint={}\nstreaming-bind-endpoint={}\n",
+        e.query, e.streaming
+    );
+    let conf = write_file(dir.path(), "v1.conf", &v1_only);
+    let server = Spawn::bare().config(&conf).cwd(dir.path()).start_at(e);
+    server.req().assert_still_serving();
+    server.stop();
+    assert_eq!(entries(dir.path()), vec!["v1.conf", "v2.conf"]);
+}
+
+#[test]
 fn config_without_general_section_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let conf = write_file(
@@ -434,7 +461,8 @@ fn exit_codeword_on_the_v2_command_endpoint_replies_quit_and_exits_0() {
         .start_at(e);
     let d = server.dealer();
     d.publish(b"s", b"x");
-    d.send(&[b"EXIT".as_slice()]);
+    // A request whose first frame equals the codeword, whatever follows.
+    d.send(&[b"EXIT".as_slice(), b"now"]);
     let raw = d.sock.recv_multipart(0).expect("a reply to the codeword");
     assert_eq!(raw, vec![b"".to_vec(), b"QUIT".to_vec()], "{}", show(&raw));
     let status = server.wait_exit();

@@ -27,9 +27,14 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The v1 cap on events per QUERY reply.
 pub const V1_PAGE: usize = 100;
 
-/// Path of the binary under test.
-pub fn rewind_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rewind")
+/// Path of the binary under test: `REWIND_E2E_BIN` when set (to run this
+/// suite against another build or another implementation of the same CLI),
+/// else the `rewind` binary of this package.
+pub fn rewind_bin() -> PathBuf {
+    match std::env::var_os("REWIND_E2E_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rewind")),
+    }
 }
 
 /// A loopback TCP port that was free a moment ago and that no other test in
