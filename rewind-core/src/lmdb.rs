@@ -138,6 +138,36 @@ fn decode_head(v: &[u8]) -> Result<StreamHead> {
     })
 }
 
+/// Refuses a data file shorter than the pages its meta page names (a
+/// truncated copy): reading past its end would kill the process with SIGBUS.
+fn check_not_truncated(env: &Environment, path: &Path) -> Result<()> {
+    let last_page = env.info()?.last_pgno() as u64;
+    let page_size = u64::from(env.stat()?.page_size());
+    let needed = (last_page + 1) * page_size;
+    let actual = std::fs::metadata(path.join("data.mdb"))?.len();
+    if actual < needed {
+        return Err(Error::Corrupt(format!(
+            "{} is truncated: data.mdb has {actual} bytes, its pages need {needed}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the file system of `path` has less than `needed` bytes free.
+fn disk_nearly_full(path: &Path, needed: u64) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid C string and st a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < needed
+}
+
 fn not_found_is_none<T>(r: lmdb::Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -191,16 +221,21 @@ impl LmdbBackend {
                 path.display()
             )));
         }
-        let existed = path.join("data.mdb").is_file();
         let mut flags = EnvironmentFlags::NO_TLS;
         if options.read_only {
             flags |= EnvironmentFlags::READ_ONLY;
         }
+        // The map never starts above the limit: LMDB would otherwise let the
+        // file grow to the initial size whatever the limit says.
+        let initial = match options.max_map_size {
+            Some(limit) => options.initial_map_size.min(limit),
+            None => options.initial_map_size,
+        };
         let env = Environment::new()
             .set_flags(flags)
             .set_max_dbs(8)
             .set_max_readers(1022)
-            .set_map_size(options.initial_map_size)
+            .set_map_size(initial)
             .open(path)
             .map_err(|e| match Error::from(e) {
                 Error::Lmdb(lmdb::Error::Other(code)) => Error::Io(std::io::Error::new(
@@ -216,33 +251,37 @@ impl LmdbBackend {
                 }
                 other => other,
             })?;
+        check_not_truncated(&env, path)?;
         let names = ["log", "ids", "streams", "heads", "meta"];
         let not_rewind = |what: &str| {
             Error::Corrupt(format!("{} is not a Rewind store ({what})", path.display()))
         };
-        let dbs: Vec<Database> = if options.read_only {
-            names
-                .iter()
-                .map(|n| {
-                    env.open_db(Some(n))
-                        .map_err(|_| not_rewind("missing tables"))
-                })
-                .collect::<Result<_>>()?
-        } else {
-            // A store that existed must already carry our format marker.
-            if existed {
-                if let Err(e) = env.open_db(Some("meta")) {
-                    return Err(match e {
-                        lmdb::Error::NotFound => not_rewind("missing tables"),
-                        other => other.into(),
-                    });
-                }
+        // The main database lists the named ones: when it is empty, nothing
+        // was ever stored here (a new directory, or a process that died
+        // while creating the store), and the store is created in one
+        // transaction, so a crash leaves either nothing or a whole store.
+        let fresh = env.stat()?.entries() == 0;
+        if fresh && !options.read_only {
+            let mut txn = env.begin_rw_txn()?;
+            let mut meta = None;
+            for n in names {
+                // SAFETY: no other transaction of this environment exists yet.
+                let db = unsafe { txn.create_db(Some(n), DatabaseFlags::empty())? };
+                meta = Some(db);
             }
-            names
-                .iter()
-                .map(|n| Ok(env.create_db(Some(n), DatabaseFlags::empty())?))
-                .collect::<Result<_>>()?
-        };
+            let meta = meta.expect("names is not empty");
+            txn.put(meta, b"format", &FORMAT, WriteFlags::empty())?;
+            txn.commit()?;
+        }
+        let dbs: Vec<Database> = names
+            .iter()
+            .map(|n| match env.open_db(Some(n)) {
+                Ok(db) => Ok(db),
+                Err(lmdb::Error::NotFound) => Err(not_rewind("missing tables")),
+                Err(lmdb::Error::Incompatible) => Err(not_rewind("foreign tables")),
+                Err(e) => Err(e.into()),
+            })
+            .collect::<Result<_>>()?;
         let meta = dbs[4];
         {
             let txn = env.begin_ro_txn()?;
@@ -253,12 +292,6 @@ impl LmdbBackend {
                         "unknown format {}",
                         crate::error::Printable(f)
                     )))
-                }
-                Err(lmdb::Error::NotFound) if !existed && !options.read_only => {
-                    drop(txn);
-                    let mut w = env.begin_rw_txn()?;
-                    w.put(meta, b"format", &FORMAT, WriteFlags::empty())?;
-                    w.commit()?;
                 }
                 Err(lmdb::Error::NotFound) => return Err(not_rewind("no format marker")),
                 Err(e) => return Err(e.into()),
@@ -428,6 +461,13 @@ impl Backend for LmdbBackend {
                 Ok(outcome) => return outcome,
                 Err(lmdb::Error::MapFull) => self.grow(bytes)?,
                 Err(lmdb::Error::MapResized) => self.adopt_resize()?,
+                // LMDB reports a short write as EIO: on a full disk that is
+                // the first sign, before writes fail with ENOSPC.
+                Err(lmdb::Error::Other(libc::EIO))
+                    if disk_nearly_full(&self.path, 2 * bytes as u64 + (1 << 20)) =>
+                {
+                    return Err(Error::StorageFull("no space left on device".into()))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
