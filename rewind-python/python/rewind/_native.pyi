@@ -1,0 +1,196 @@
+"""Type stubs of the native module of the `rewind` package."""
+
+import os
+from typing import Callable, ClassVar, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from typing_extensions import Literal, Self
+
+__version__: str
+
+BytesLike = Union[bytes, bytearray, memoryview]
+#: A stream name or an event id: bytes, or str (encoded as UTF-8).
+Name = Union[bytes, bytearray, memoryview, str]
+#: An event to append: its data, or an (id, data) pair (id None: generated).
+NewEvent = Union[bytes, bytearray, memoryview, str, Tuple[Optional[Name], Union[BytesLike, str]]]
+
+class RewindError(Exception):
+    """Base class of every error raised by the Rewind store."""
+
+class WrongExpectedVersionError(RewindError):
+    """An append's expected version did not match the stream."""
+
+    stream: bytes
+    expected: ExpectedVersion
+    actual: Optional[int]
+
+class DuplicateIdError(RewindError):
+    """An event with this id is already stored."""
+
+    id: bytes
+
+class UnknownIdError(RewindError, LookupError):
+    """No event has this id (or it belongs to another stream: `stream`)."""
+
+    id: bytes
+    stream: Optional[bytes]
+
+class RangeOrderError(RewindError, ValueError):
+    """In a range query, the `from` event comes after the `to` event."""
+
+class InvalidArgumentError(RewindError, ValueError):
+    """An argument is out of its domain."""
+
+    reason: str
+
+class StorageFullError(RewindError):
+    """The store reached its size limit, or the disk is full."""
+
+class ReadOnlyError(RewindError):
+    """The store was opened read-only."""
+
+class ClosedError(RewindError):
+    """The store has been closed."""
+
+class CorruptStoreError(RewindError):
+    """The files are not a Rewind store, or are damaged."""
+
+class ConfigError(RewindError):
+    """A configuration error."""
+
+    reason: str
+
+class StorageError(RewindError, OSError):
+    """The operating system or the storage engine reported an error."""
+
+class NetworkError(RewindError):
+    """ZeroMQ reported an error."""
+
+class BackendError(RewindError):
+    """An event store implemented in Python failed while being served."""
+
+class ExpectedVersion:
+    """The optimistic-concurrency condition of an append."""
+
+    ANY: ClassVar[ExpectedVersion]
+    NO_STREAM: ClassVar[ExpectedVersion]
+    STREAM_EXISTS: ClassVar[ExpectedVersion]
+    @staticmethod
+    def exact(version: int) -> ExpectedVersion: ...
+    @property
+    def version(self) -> Optional[int]: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Event:
+    """An event read from the store."""
+
+    @property
+    def id(self) -> bytes: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def stream(self) -> bytes: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Appended:
+    """Where one appended event landed."""
+
+    @property
+    def id(self) -> bytes: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class StreamHead:
+    """The last event of a stream."""
+
+    @property
+    def id(self) -> bytes: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+class EventIterator(Iterator[Event]):
+    """A lazy iteration over events, a chunk at a time."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Event: ...
+
+class Store:
+    """An event store: named streams of events, durable appends with
+    optimistic concurrency, reads by version, position and id."""
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        read_only: bool = False,
+        map_size_limit: Optional[int] = None,
+        initial_map_size: Optional[int] = None,
+    ) -> None: ...
+    @staticmethod
+    def in_memory() -> Store: ...
+    def append(
+        self,
+        stream: Name,
+        events: Iterable[NewEvent],
+        expected_version: Union[ExpectedVersion, int, None] = None,
+    ) -> List[Appended]: ...
+    def read_stream(
+        self, stream: Name, from_version: int = 0, limit: Optional[int] = None
+    ) -> List[Event]: ...
+    def read_log(self, from_position: int = 0, limit: Optional[int] = None) -> List[Event]: ...
+    def iter_stream(
+        self, stream: Name, from_version: int = 0, *, chunk_size: int = 256
+    ) -> EventIterator: ...
+    def iter_log(self, from_position: int = 0, *, chunk_size: int = 256) -> EventIterator: ...
+    def query(
+        self,
+        stream: Name,
+        from_id: Optional[Name] = None,
+        to_id: Optional[Name] = None,
+        *,
+        chunk_size: int = 256,
+    ) -> EventIterator: ...
+    def get(self, id: Name) -> Optional[Event]: ...
+    def contains(self, id: Name) -> bool: ...
+    def __contains__(self, id: object) -> bool: ...
+    def stream_head(self, stream: Name) -> Optional[StreamHead]: ...
+    def next_position(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *args: object) -> Literal[False]: ...
+
+class ServerConfig:
+    """A configuration of the server, as the core interprets it."""
+
+    @staticmethod
+    def from_sections(sections: Sequence[Tuple[str, Sequence[Tuple[str, str]]]]) -> ServerConfig: ...
+    @property
+    def store_kind(self) -> Literal["memory", "lmdb", "class"]: ...
+    @property
+    def store_section(self) -> Optional[str]: ...
+    @property
+    def store_class(self) -> Optional[str]: ...
+    @property
+    def store_path(self) -> Optional[str]: ...
+    @property
+    def default_stream(self) -> bytes: ...
+    def describe(self) -> str: ...
+
+def serve(
+    config: ServerConfig,
+    exit_codeword: Optional[bytes] = None,
+    python_store: Optional[object] = None,
+    on_ready: Optional[Callable[[str], object]] = None,
+) -> Literal["exit_codeword", "stopped"]: ...
+def _parse_size(text: str) -> Optional[int]: ...

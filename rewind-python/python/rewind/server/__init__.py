@@ -1,0 +1,2 @@
+"""The Rewind server: its configuration (`config`), its event stores
+(`eventstores`) and its command line (`main`)."""

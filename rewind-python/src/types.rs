@@ -1,0 +1,265 @@
+//! The value types of the native module: events, append results, stream
+//! heads, expected versions; and the conversions of byte-string arguments.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+use rewind_core::{Appended, Event, ExpectedVersion, StreamHead};
+
+/// Reads a name or data argument: `bytes`, `bytearray`, `memoryview` (any
+/// buffer), or `str` (encoded as UTF-8).
+pub fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.to_cow()?.as_bytes().to_vec());
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let b = obj.py().get_type::<PyBytes>().call1((obj,))?;
+        return Ok(b.cast::<PyBytes>()?.as_bytes().to_vec());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be bytes or str, not {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// Like [`bytes_arg`], for an optional argument (`None` is `None`).
+pub fn opt_bytes_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<Vec<u8>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => bytes_arg(o, what).map(Some),
+    }
+}
+
+/// The optimistic-concurrency condition of an append.
+///
+/// `ExpectedVersion.ANY` (append whatever the stream's state),
+/// `ExpectedVersion.NO_STREAM` (the stream must not exist),
+/// `ExpectedVersion.STREAM_EXISTS` (it must hold at least one event), or
+/// `ExpectedVersion.exact(n)` (its last event must have version `n`). An
+/// `int` is accepted wherever an `ExpectedVersion` is, meaning `exact`.
+#[pyclass(module = "rewind", name = "ExpectedVersion", frozen, eq, hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyExpectedVersion(pub ExpectedVersion);
+
+#[pymethods]
+impl PyExpectedVersion {
+    /// Append whatever the state of the stream.
+    #[classattr]
+    const ANY: PyExpectedVersion = PyExpectedVersion(ExpectedVersion::Any);
+    /// The stream must not exist yet.
+    #[classattr]
+    const NO_STREAM: PyExpectedVersion = PyExpectedVersion(ExpectedVersion::NoStream);
+    /// The stream must hold at least one event.
+    #[classattr]
+    const STREAM_EXISTS: PyExpectedVersion = PyExpectedVersion(ExpectedVersion::StreamExists);
+
+    /// The last event of the stream must have exactly this version.
+    #[staticmethod]
+    fn exact(version: u64) -> Self {
+        PyExpectedVersion(ExpectedVersion::Exact(version))
+    }
+
+    /// The exact version, or `None` for the other conditions.
+    #[getter]
+    fn version(&self) -> Option<u64> {
+        match self.0 {
+            ExpectedVersion::Exact(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        match self.0 {
+            ExpectedVersion::Any => "ExpectedVersion.ANY".into(),
+            ExpectedVersion::NoStream => "ExpectedVersion.NO_STREAM".into(),
+            ExpectedVersion::StreamExists => "ExpectedVersion.STREAM_EXISTS".into(),
+            ExpectedVersion::Exact(v) => format!("ExpectedVersion.exact({v})"),
+        }
+    }
+}
+
+/// Reads an expected-version argument: `ExpectedVersion`, `int` (exact) or
+/// `None` (any).
+pub fn expected_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<ExpectedVersion> {
+    let Some(obj) = obj else {
+        return Ok(ExpectedVersion::Any);
+    };
+    if obj.is_none() {
+        return Ok(ExpectedVersion::Any);
+    }
+    if let Ok(v) = obj.cast::<PyExpectedVersion>() {
+        return Ok(v.get().0);
+    }
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(
+            "expected_version must be an ExpectedVersion or an int, not bool",
+        ));
+    }
+    match obj.extract::<u64>() {
+        Ok(v) => Ok(ExpectedVersion::Exact(v)),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "expected_version must be an ExpectedVersion or a non-negative int, not {}",
+            obj.repr()?
+        ))),
+    }
+}
+
+/// An event read from the store.
+#[pyclass(module = "rewind", name = "Event", frozen)]
+pub struct PyEvent {
+    /// The event's id (unique in the store).
+    #[pyo3(get)]
+    id: Py<PyBytes>,
+    /// The event's data.
+    #[pyo3(get)]
+    data: Py<PyBytes>,
+    /// The stream the event belongs to.
+    #[pyo3(get)]
+    stream: Py<PyBytes>,
+    /// Its version in its stream: 0, 1, 2, …
+    #[pyo3(get)]
+    version: u64,
+    /// Its position in the store-wide log.
+    #[pyo3(get)]
+    position: u64,
+}
+
+impl PyEvent {
+    pub fn new(py: Python<'_>, e: &Event) -> PyEvent {
+        PyEvent {
+            id: PyBytes::new(py, &e.id).unbind(),
+            data: PyBytes::new(py, &e.data).unbind(),
+            stream: PyBytes::new(py, &e.stream).unbind(),
+            version: e.version,
+            position: e.position,
+        }
+    }
+}
+
+#[pymethods]
+impl PyEvent {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Event(id={}, stream={}, version={}, position={}, data={})",
+            self.id.bind(py).repr()?,
+            self.stream.bind(py).repr()?,
+            self.version,
+            self.position,
+            short_repr(self.data.bind(py))?
+        ))
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(o) = other.cast::<PyEvent>() else {
+            return Ok(false);
+        };
+        let o = o.get();
+        Ok(self.version == o.version
+            && self.position == o.position
+            && self.id.bind(py).as_bytes() == o.id.bind(py).as_bytes()
+            && self.stream.bind(py).as_bytes() == o.stream.bind(py).as_bytes()
+            && self.data.bind(py).as_bytes() == o.data.bind(py).as_bytes())
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        (self.id.bind(py), self.position).into_pyobject(py)?.hash()
+    }
+}
+
+fn short_repr(b: &Bound<'_, PyBytes>) -> PyResult<String> {
+    let bytes = b.as_bytes();
+    if bytes.len() <= 40 {
+        return Ok(b.repr()?.to_string());
+    }
+    let head = PyBytes::new(b.py(), &bytes[..32]).repr()?.to_string();
+    Ok(format!("{head}… ({} bytes)", bytes.len()))
+}
+
+/// Where one appended event landed.
+#[pyclass(module = "rewind", name = "Appended", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyAppended {
+    id: Vec<u8>,
+    /// Its version in its stream.
+    #[pyo3(get)]
+    version: u64,
+    /// Its position in the store-wide log.
+    #[pyo3(get)]
+    position: u64,
+}
+
+impl From<Appended> for PyAppended {
+    fn from(a: Appended) -> Self {
+        PyAppended {
+            id: a.id,
+            version: a.version,
+            position: a.position,
+        }
+    }
+}
+
+#[pymethods]
+impl PyAppended {
+    /// The event's id (the one given, or the one the store generated).
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.id)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Appended(id={}, version={}, position={})",
+            PyBytes::new(py, &self.id).repr()?,
+            self.version,
+            self.position
+        ))
+    }
+}
+
+/// The last event of a stream.
+#[pyclass(module = "rewind", name = "StreamHead", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyStreamHead {
+    /// The version of the last event (the stream holds `version + 1` events).
+    #[pyo3(get)]
+    version: u64,
+    /// The position of the last event.
+    #[pyo3(get)]
+    position: u64,
+    id: Vec<u8>,
+}
+
+impl From<StreamHead> for PyStreamHead {
+    fn from(h: StreamHead) -> Self {
+        PyStreamHead {
+            version: h.version,
+            position: h.position,
+            id: h.id,
+        }
+    }
+}
+
+#[pymethods]
+impl PyStreamHead {
+    /// The id of the last event.
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.id)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "StreamHead(version={}, position={}, id={})",
+            self.version,
+            self.position,
+            PyBytes::new(py, &self.id).repr()?
+        ))
+    }
+}
