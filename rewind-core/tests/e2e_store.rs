@@ -59,34 +59,42 @@ fn every_publish_acknowledged_before_sigterm_is_kept_and_every_kept_one_was_ackn
     let spawn = Spawn::lmdb(&dir.path().join("data"));
     let mut server = spawn.start();
     let clients = 4;
-    let stop_sending = Arc::new(AtomicBool::new(false));
+    // Set once the server process has exited.
+    let exited = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             let d = server.dealer();
-            let stop_sending = stop_sending.clone();
+            let exited = exited.clone();
             thread::spawn(move || {
                 let stream = format!("load-{c}");
                 let mut acked = Vec::new();
                 let mut n = 0usize;
-                'outer: while !stop_sending.load(Ordering::Relaxed) {
+                'outer: while !exited.load(Ordering::SeqCst) {
+                    let mut sent = 0;
                     for _ in 0..20 {
                         // Never block on a server that is gone.
                         let msg = [b"".as_slice(), b"PUBLISH", stream.as_bytes(), &tagged(c, n)];
                         if d.sock.send_multipart(msg, zmq::DONTWAIT).is_err() {
-                            break 'outer;
+                            break;
                         }
                         n += 1;
+                        sent += 1;
                     }
-                    for _ in 0..20 {
-                        // After the stop, silence ends this client.
-                        match d.try_recv(2000) {
-                            Some(m) => acked.push(parse_published(&m)),
-                            None => break 'outer,
+                    let mut got = 0;
+                    while got < sent {
+                        match d.try_recv(200) {
+                            Some(m) => {
+                                acked.push(parse_published(&m));
+                                got += 1;
+                            }
+                            // A slow commit is waited for while the server runs.
+                            None if exited.load(Ordering::SeqCst) => break 'outer,
+                            None => {}
                         }
                     }
                 }
-                // Late acknowledgements of in-flight commits.
-                while let Some(m) = d.try_recv(1000) {
+                // Acknowledgements sent just before the exit.
+                while let Some(m) = d.try_recv(300) {
                     acked.push(parse_published(&m));
                 }
                 (stream, acked)
@@ -96,7 +104,7 @@ fn every_publish_acknowledged_before_sigterm_is_kept_and_every_kept_one_was_ackn
     thread::sleep(Duration::from_millis(400));
     server.signal(libc::SIGTERM);
     let status = server.wait_exit();
-    stop_sending.store(true, Ordering::Relaxed);
+    exited.store(true, Ordering::SeqCst);
     assert_eq!(status.code(), Some(0), "output:\n{}", server.output());
     let results: Vec<(String, Vec<Vec<u8>>)> =
         handles.into_iter().map(|h| h.join().unwrap()).collect();
