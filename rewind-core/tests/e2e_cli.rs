@@ -6,6 +6,8 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -471,15 +473,10 @@ fn exit_codeword_on_the_v2_command_endpoint_replies_quit_and_exits_0() {
 
 #[test]
 fn no_arguments_serves_the_embedded_default_from_rewind_data_in_the_current_directory() {
+    // The four default ports are shared with anything else on this machine
+    // (another run of this suite, a developer's server): wait up to 30 s for
+    // them, then fail with a clear message rather than skip.
     let defaults = [9090u16, 9091, 9002, 9003];
-    for port in defaults {
-        if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
-            panic!(
-                "cannot test the embedded default: port {port} on 127.0.0.1 is busy ({e}); \
-                 stop whatever listens on 9090/9091/9002/9003 and run again"
-            );
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let e = Endpoints {
         query: tcp(9090),
@@ -487,7 +484,27 @@ fn no_arguments_serves_the_embedded_default_from_rewind_data_in_the_current_dire
         command: tcp(9002),
         publish: tcp(9003),
     };
-    let server = Spawn::bare().cwd(dir.path()).start_at(e.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let server = loop {
+        let busy = defaults
+            .iter()
+            .find(|&&p| TcpListener::bind(("127.0.0.1", p)).is_err());
+        let why = match busy {
+            Some(port) => format!("port {port} on 127.0.0.1 is busy"),
+            None => match Spawn::bare().cwd(dir.path()).try_start_at(e.clone()) {
+                Ok(server) => break server,
+                Err(out) if out.contains("in use") => out,
+                Err(out) => panic!("rewind with no arguments did not start:\n{out}"),
+            },
+        };
+        if Instant::now() >= deadline {
+            panic!(
+                "cannot test the embedded default: {why} for 30 s; stop whatever \
+                 listens on 127.0.0.1:9090/9091/9002/9003 and run again"
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
     let log = server.output();
     for ep in [&e.query, &e.streaming, &e.command, &e.publish] {
         assert!(

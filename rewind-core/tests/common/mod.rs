@@ -213,6 +213,13 @@ impl Spawn {
 
     /// Start the binary; clients will connect to `endpoints`.
     pub fn start_at(&self, endpoints: Endpoints) -> Rewind {
+        self.try_start_at(endpoints)
+            .unwrap_or_else(|output| panic!("rewind exited before it was ready; output:\n{output}"))
+    }
+
+    /// Start the binary; `Err(output)` when it exits before it is ready.
+    /// Panics when it neither becomes ready nor exits in time.
+    pub fn try_start_at(&self, endpoints: Endpoints) -> Result<Rewind, String> {
         let mut child = self.command().spawn().expect("spawn the rewind binary");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel::<String>();
@@ -235,19 +242,17 @@ impl Spawn {
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = wait_timeout(&mut child, EXIT_TIMEOUT);
                     thread::sleep(Duration::from_millis(50));
-                    panic!(
-                        "rewind exited ({status:?}) before it was ready; output:\n{}",
-                        output.lock().unwrap()
-                    );
+                    let out = output.lock().unwrap();
+                    return Err(format!("(exit status {status:?})\n{out}"));
                 }
             }
         }
-        Rewind {
+        Ok(Rewind {
             child: Some(child),
             endpoints,
             output,
             ctx: zmq::Context::new(),
-        }
+        })
     }
 
     /// Run the binary expecting it to exit by itself (a failure to start, or
