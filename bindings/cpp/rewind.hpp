@@ -1,0 +1,571 @@
+// rewind.hpp: a header-only C++17 wrapper over the C ABI of the Rewind
+// event store (include/rewind.h, librewind), in namespace Rewind (the name
+// "rewind" is taken by the C library's rewind(FILE *)).
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//
+// - Every handle is a move-only RAII class over a std::unique_ptr whose
+//   deleter calls the C _close/_free function.
+// - Every failure throws Rewind::Error, which carries the rewind_status and
+//   the library's message.
+// - Byte strings (stream names, ids, data) are std::string_view: views that
+//   borrow, never own. Read results are containers with iterators whose
+//   EventView elements borrow from the container.
+//
+// Example:
+//   Rewind::Store store = Rewind::Store::open_lmdb("/tmp/my-store");
+//   store.append("orders", {{"created"}, {"paid"}}, Rewind::ExpectedVersion::no_stream());
+//   for (Rewind::EventView e : store.read_stream("orders"))
+//     std::cout << e.version << " " << e.data << "\n";
+//
+// Thread safety is that of the C ABI: a Store or Server may be used from
+// several threads at once (not while it is moved from, closed or destroyed);
+// Events and Appended are immutable; ServerOptions is for one thread at a
+// time.
+#ifndef REWIND_HPP
+#define REWIND_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "rewind.h"
+
+namespace Rewind {
+
+/// A failed call: the status code and the library's message.
+class Error : public std::runtime_error {
+ public:
+  Error(rewind_status status, const std::string &message)
+      : std::runtime_error(message), status_(status) {}
+
+  /// The status the C function returned.
+  rewind_status status() const noexcept { return status_; }
+
+ private:
+  rewind_status status_;
+};
+
+namespace detail {
+
+inline void check(rewind_status status) {
+  if (status != REWIND_STATUS_OK) {
+    std::string message = rewind_last_error_message();
+    if (message.empty()) message = rewind_status_text(status);
+    throw Error(status, message);
+  }
+}
+
+inline const uint8_t *bytes(std::string_view s) noexcept {
+  return reinterpret_cast<const uint8_t *>(s.data());
+}
+
+inline std::string_view view(const uint8_t *p, size_t n) noexcept {
+  return n == 0 ? std::string_view() : std::string_view(reinterpret_cast<const char *>(p), n);
+}
+
+struct StoreDeleter {
+  void operator()(rewind_store *p) const noexcept { rewind_store_close(p); }
+};
+struct EventsDeleter {
+  void operator()(rewind_events *p) const noexcept { rewind_events_free(p); }
+};
+struct AppendedDeleter {
+  void operator()(rewind_appended *p) const noexcept { rewind_appended_free(p); }
+};
+struct ServerOptionsDeleter {
+  void operator()(rewind_server_options *p) const noexcept { rewind_server_options_free(p); }
+};
+struct ServerDeleter {
+  void operator()(rewind_server *p) const noexcept { rewind_server_free(p); }
+};
+
+}  // namespace detail
+
+/// An event owned by the caller (a copy).
+struct Event {
+  std::string id;
+  std::string data;
+  std::string stream;
+  uint64_t version = 0;
+  uint64_t position = 0;
+};
+
+/// An event borrowed from the object (or the visitor call) that handed it
+/// out; the views are valid as long as that object is (or during the call).
+struct EventView {
+  std::string_view id;
+  std::string_view data;
+  std::string_view stream;
+  uint64_t version = 0;
+  uint64_t position = 0;
+
+  explicit EventView(const rewind_event &e) noexcept
+      : id(detail::view(e.id, e.id_len)),
+        data(detail::view(e.data, e.data_len)),
+        stream(detail::view(e.stream, e.stream_len)),
+        version(e.version),
+        position(e.position) {}
+
+  /// Copies the event.
+  Event to_owned() const {
+    return Event{std::string(id), std::string(data), std::string(stream), version, position};
+  }
+};
+
+/// A random-access iterator over an array of C items, yielding a view type.
+template <class Item, class View>
+class ItemIterator {
+ public:
+  using iterator_category = std::random_access_iterator_tag;
+  using value_type = View;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = View;
+
+  ItemIterator() noexcept = default;
+  explicit ItemIterator(const Item *p) noexcept : p_(p) {}
+
+  View operator*() const noexcept { return View(*p_); }
+  View operator[](difference_type n) const noexcept { return View(p_[n]); }
+  ItemIterator &operator++() noexcept { ++p_; return *this; }
+  ItemIterator operator++(int) noexcept { ItemIterator t = *this; ++p_; return t; }
+  ItemIterator &operator--() noexcept { --p_; return *this; }
+  ItemIterator operator--(int) noexcept { ItemIterator t = *this; --p_; return t; }
+  ItemIterator &operator+=(difference_type n) noexcept { p_ += n; return *this; }
+  ItemIterator &operator-=(difference_type n) noexcept { p_ -= n; return *this; }
+  friend ItemIterator operator+(ItemIterator i, difference_type n) noexcept { return i += n; }
+  friend ItemIterator operator+(difference_type n, ItemIterator i) noexcept { return i += n; }
+  friend ItemIterator operator-(ItemIterator i, difference_type n) noexcept { return i -= n; }
+  friend difference_type operator-(ItemIterator a, ItemIterator b) noexcept { return a.p_ - b.p_; }
+  friend bool operator==(ItemIterator a, ItemIterator b) noexcept { return a.p_ == b.p_; }
+  friend bool operator!=(ItemIterator a, ItemIterator b) noexcept { return a.p_ != b.p_; }
+  friend bool operator<(ItemIterator a, ItemIterator b) noexcept { return a.p_ < b.p_; }
+  friend bool operator>(ItemIterator a, ItemIterator b) noexcept { return a.p_ > b.p_; }
+  friend bool operator<=(ItemIterator a, ItemIterator b) noexcept { return a.p_ <= b.p_; }
+  friend bool operator>=(ItemIterator a, ItemIterator b) noexcept { return a.p_ >= b.p_; }
+
+ private:
+  const Item *p_ = nullptr;
+};
+
+/// The events of a read, held in one buffer. Move-only; its EventViews are
+/// valid while it lives.
+class Events {
+ public:
+  using iterator = ItemIterator<rewind_event, EventView>;
+  using const_iterator = iterator;
+  using value_type = EventView;
+  using size_type = size_t;
+
+  explicit Events(rewind_events *raw) noexcept : p_(raw) {}
+
+  size_t size() const noexcept { return rewind_events_count(p_.get()); }
+  bool empty() const noexcept { return size() == 0; }
+  iterator begin() const noexcept { return iterator(rewind_events_items(p_.get())); }
+  iterator end() const noexcept { return begin() + static_cast<std::ptrdiff_t>(size()); }
+  /// The event at `i`, unchecked.
+  EventView operator[](size_t i) const noexcept { return begin()[static_cast<std::ptrdiff_t>(i)]; }
+  /// The event at `i`; throws std::out_of_range.
+  EventView at(size_t i) const {
+    const rewind_event *e = rewind_events_at(p_.get(), i);
+    if (e == nullptr) throw std::out_of_range("Rewind::Events::at");
+    return EventView(*e);
+  }
+  EventView front() const { return at(0); }
+  EventView back() const { return at(size() - 1); }
+  /// The C object, still owned by this one.
+  const rewind_events *get() const noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<rewind_events, detail::EventsDeleter> p_;
+};
+
+/// Where one appended event landed; `id` borrows from its Appended.
+struct AppendedEvent {
+  std::string_view id;
+  uint64_t version = 0;
+  uint64_t position = 0;
+
+  explicit AppendedEvent(const rewind_append_info &a) noexcept
+      : id(detail::view(a.id, a.id_len)), version(a.version), position(a.position) {}
+};
+
+/// The outcome of an append, one item per event in append order. Move-only.
+class Appended {
+ public:
+  using iterator = ItemIterator<rewind_append_info, AppendedEvent>;
+  using const_iterator = iterator;
+  using value_type = AppendedEvent;
+  using size_type = size_t;
+
+  explicit Appended(rewind_appended *raw) noexcept : p_(raw) {}
+
+  size_t size() const noexcept { return rewind_appended_count(p_.get()); }
+  bool empty() const noexcept { return size() == 0; }
+  iterator begin() const noexcept { return iterator(rewind_appended_items(p_.get())); }
+  iterator end() const noexcept { return begin() + static_cast<std::ptrdiff_t>(size()); }
+  AppendedEvent operator[](size_t i) const noexcept {
+    return begin()[static_cast<std::ptrdiff_t>(i)];
+  }
+  AppendedEvent at(size_t i) const {
+    const rewind_append_info *a = rewind_appended_at(p_.get(), i);
+    if (a == nullptr) throw std::out_of_range("Rewind::Appended::at");
+    return AppendedEvent(*a);
+  }
+  AppendedEvent front() const { return at(0); }
+  AppendedEvent back() const { return at(size() - 1); }
+
+ private:
+  std::unique_ptr<rewind_appended, detail::AppendedDeleter> p_;
+};
+
+/// The condition an append puts on the stream's current version.
+struct ExpectedVersion {
+  rewind_expected_kind kind = REWIND_EXPECTED_ANY;
+  uint64_t version = 0;
+
+  static ExpectedVersion any() noexcept { return {REWIND_EXPECTED_ANY, 0}; }
+  static ExpectedVersion no_stream() noexcept { return {REWIND_EXPECTED_NO_STREAM, 0}; }
+  static ExpectedVersion stream_exists() noexcept { return {REWIND_EXPECTED_STREAM_EXISTS, 0}; }
+  static ExpectedVersion exact(uint64_t v) noexcept { return {REWIND_EXPECTED_EXACT, v}; }
+};
+
+/// An event to append: its data and, optionally, its id (otherwise the
+/// store generates a UUIDv7). Borrowed for the append call.
+struct NewEvent {
+  std::string_view data;
+  std::optional<std::string_view> id = std::nullopt;
+};
+
+/// Options of an LMDB store; 0 means the default.
+struct LmdbOptions {
+  size_t initial_map_size = 0;
+  size_t max_map_size = 0;
+  bool read_only = false;
+};
+
+/// The last event of a stream.
+struct StreamHead {
+  uint64_t version = 0;
+  uint64_t position = 0;
+};
+
+namespace detail {
+
+template <class F>
+struct VisitContext {
+  F *f;
+  std::exception_ptr error;
+};
+
+// Calls the C++ visitor for one event; an exception stops the read and is
+// rethrown once the C call has returned (none may cross the C frames).
+template <class F>
+bool visit_trampoline(void *userdata, const rewind_event *event) noexcept {
+  auto *ctx = static_cast<VisitContext<F> *>(userdata);
+  try {
+    if constexpr (std::is_void_v<std::invoke_result_t<F &, EventView>>) {
+      (*ctx->f)(EventView(*event));
+      return true;
+    } else {
+      return static_cast<bool>((*ctx->f)(EventView(*event)));
+    }
+  } catch (...) {
+    ctx->error = std::current_exception();
+    return false;
+  }
+}
+
+template <class F, class Call>
+void visit(F &f, Call &&call) {
+  VisitContext<F> ctx{&f, nullptr};
+  rewind_status status = call(&visit_trampoline<F>, static_cast<void *>(&ctx));
+  if (ctx.error) std::rethrow_exception(ctx.error);
+  check(status);
+}
+
+inline const uint8_t *opt_ptr(const std::optional<std::string_view> &v) noexcept {
+  // A present but empty id still needs a non-NULL pointer.
+  static const uint8_t empty = 0;
+  if (!v) return nullptr;
+  return v->data() != nullptr ? bytes(*v) : &empty;
+}
+
+inline size_t opt_len(const std::optional<std::string_view> &v) noexcept {
+  return v ? v->size() : 0;
+}
+
+}  // namespace detail
+
+/// An open event store. Move-only; closed (and freed) by close() or by the
+/// destructor. Destroy a Server running on a store before the store.
+class Store {
+ public:
+  /// Opens (creating it when missing) the LMDB store in directory `path`.
+  static Store open_lmdb(const std::string &path, const LmdbOptions &options = {}) {
+    rewind_store *raw = nullptr;
+    detail::check(rewind_store_open_lmdb(path.c_str(), options.initial_map_size,
+                                         options.max_map_size, options.read_only, &raw));
+    return Store(raw);
+  }
+
+  /// Opens a new, empty in-memory store.
+  static Store in_memory() {
+    rewind_store *raw = nullptr;
+    detail::check(rewind_store_open_in_memory(&raw));
+    return Store(raw);
+  }
+
+  /// Takes ownership of a handle from the C ABI.
+  explicit Store(rewind_store *raw) noexcept : p_(raw) {}
+
+  /// Closes the store now, reporting a failure of the final sync (the
+  /// destructor ignores it). The Store is empty afterwards.
+  void close() { detail::check(rewind_store_close(p_.release())); }
+
+  /// Appends events atomically if `expected` holds; blocks until durable.
+  Appended append(std::string_view stream, const std::vector<NewEvent> &events,
+                  ExpectedVersion expected = ExpectedVersion::any()) const {
+    std::vector<rewind_new_event> raw;
+    raw.reserve(events.size());
+    for (const NewEvent &e : events) {
+      raw.push_back(rewind_new_event{detail::opt_ptr(e.id), detail::opt_len(e.id),
+                                     detail::bytes(e.data), e.data.size()});
+    }
+    rewind_appended *out = nullptr;
+    detail::check(rewind_store_append(p_.get(), detail::bytes(stream), stream.size(),
+                                      raw.data(), raw.size(), expected.kind, expected.version,
+                                      &out));
+    return Appended(out);
+  }
+
+  /// Up to `limit` events of `stream` from version `from_version` on.
+  Events read_stream(std::string_view stream, uint64_t from_version = 0,
+                     size_t limit = SIZE_MAX) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_read_stream(p_.get(), detail::bytes(stream), stream.size(),
+                                           from_version, limit, &out));
+    return Events(out);
+  }
+
+  /// Up to `limit` events of the whole log from `from_position` on.
+  Events read_log(uint64_t from_position = 0, size_t limit = SIZE_MAX) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_read_log(p_.get(), from_position, limit, &out));
+    return Events(out);
+  }
+
+  /// The range query of the wire protocols: events of `stream` after `from`
+  /// (exclusive) up to `to` (inclusive); nullopt is an open bound.
+  Events query(std::string_view stream, std::optional<std::string_view> from = std::nullopt,
+               std::optional<std::string_view> to = std::nullopt,
+               size_t limit = SIZE_MAX) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_query(p_.get(), detail::bytes(stream), stream.size(),
+                                     detail::opt_ptr(from), detail::opt_len(from),
+                                     detail::opt_ptr(to), detail::opt_len(to), limit, &out));
+    return Events(out);
+  }
+
+  /// The versions [first, second) of `stream` that query() would return.
+  std::pair<uint64_t, uint64_t> resolve_range(
+      std::string_view stream, std::optional<std::string_view> from = std::nullopt,
+      std::optional<std::string_view> to = std::nullopt) const {
+    uint64_t start = 0, end = 0;
+    detail::check(rewind_store_resolve_range(p_.get(), detail::bytes(stream), stream.size(),
+                                             detail::opt_ptr(from), detail::opt_len(from),
+                                             detail::opt_ptr(to), detail::opt_len(to), &start,
+                                             &end));
+    return {start, end};
+  }
+
+  /// Calls `f(EventView)` for each event of `stream` from `from_version` on,
+  /// without copying; `f` may return bool (false stops) or void. The views
+  /// are valid only during the call. `f` must not use this store.
+  template <class F>
+  void visit_stream(std::string_view stream, uint64_t from_version, size_t limit, F &&f) const {
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_read_stream_visit(p_.get(), detail::bytes(stream), stream.size(),
+                                            from_version, limit, v, ud);
+    });
+  }
+
+  /// As visit_stream, over the whole log from `from_position` on.
+  template <class F>
+  void visit_log(uint64_t from_position, size_t limit, F &&f) const {
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_read_log_visit(p_.get(), from_position, limit, v, ud);
+    });
+  }
+
+  /// As visit_stream, over the events query() would return.
+  template <class F>
+  void visit_query(std::string_view stream, std::optional<std::string_view> from,
+                   std::optional<std::string_view> to, size_t limit, F &&f) const {
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_query_visit(p_.get(), detail::bytes(stream), stream.size(),
+                                      detail::opt_ptr(from), detail::opt_len(from),
+                                      detail::opt_ptr(to), detail::opt_len(to), limit, v, ud);
+    });
+  }
+
+  /// The event with this id, if any (a copy).
+  std::optional<Event> get(std::string_view id) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_get(p_.get(), detail::bytes(id), id.size(), &out));
+    Events events(out);
+    if (events.empty()) return std::nullopt;
+    return events.front().to_owned();
+  }
+
+  /// Whether an event with this id is stored.
+  bool contains(std::string_view id) const {
+    bool found = false;
+    detail::check(rewind_store_contains(p_.get(), detail::bytes(id), id.size(), &found));
+    return found;
+  }
+
+  /// The last event of `stream`, nullopt when the stream does not exist.
+  std::optional<StreamHead> stream_head(std::string_view stream) const {
+    bool exists = false;
+    StreamHead head;
+    detail::check(rewind_store_stream_head(p_.get(), detail::bytes(stream), stream.size(),
+                                           &exists, &head.version, &head.position));
+    if (!exists) return std::nullopt;
+    return head;
+  }
+
+  /// The position the next event will get (the number of events stored).
+  uint64_t next_position() const {
+    uint64_t n = 0;
+    detail::check(rewind_store_next_position(p_.get(), &n));
+    return n;
+  }
+
+  /// The C handle, still owned by this object (NULL after close()).
+  rewind_store *get() const noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<rewind_store, detail::StoreDeleter> p_;
+};
+
+/// Why a server stopped, or that it still runs.
+enum class ServerState : uint32_t {
+  Running = REWIND_SERVER_STATE_RUNNING,
+  Stopped = REWIND_SERVER_STATE_STOPPED,
+  ExitCodeword = REWIND_SERVER_STATE_EXIT_CODEWORD,
+};
+
+/// The server's options: the embedded default, changed by the setters
+/// (which chain). Endpoint lists are comma-separated; "" disables one.
+class ServerOptions {
+ public:
+  ServerOptions() {
+    rewind_server_options *raw = nullptr;
+    detail::check(rewind_server_options_new(&raw));
+    p_.reset(raw);
+  }
+
+  ServerOptions &query_endpoints(const std::string &eps) {
+    detail::check(rewind_server_options_set_query_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  ServerOptions &streaming_endpoints(const std::string &eps) {
+    detail::check(rewind_server_options_set_streaming_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  ServerOptions &command_endpoints(const std::string &eps) {
+    detail::check(rewind_server_options_set_command_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  ServerOptions &publish_endpoints(const std::string &eps) {
+    detail::check(rewind_server_options_set_publish_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  ServerOptions &zmq_io_threads(int32_t n) {
+    detail::check(rewind_server_options_set_zmq_io_threads(p_.get(), n));
+    return *this;
+  }
+  /// The exit codeword; nullopt removes it.
+  ServerOptions &exit_codeword(std::optional<std::string_view> codeword) {
+    detail::check(rewind_server_options_set_exit_codeword(p_.get(), detail::opt_ptr(codeword),
+                                                          detail::opt_len(codeword)));
+    return *this;
+  }
+  ServerOptions &max_message_size(size_t bytes) {
+    detail::check(rewind_server_options_set_max_message_size(p_.get(), bytes));
+    return *this;
+  }
+  ServerOptions &default_stream(std::string_view stream) {
+    detail::check(rewind_server_options_set_default_stream(
+        p_.get(), detail::opt_ptr(std::optional<std::string_view>(stream)), stream.size()));
+    return *this;
+  }
+
+  const rewind_server_options *get() const noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<rewind_server_options, detail::ServerOptionsDeleter> p_;
+};
+
+/// A server running in-process. Move-only; the destructor stops it and
+/// waits for it.
+class Server {
+ public:
+  /// Starts a server on `store`; returns once every endpoint is bound.
+  static Server start(const Store &store, const ServerOptions &options) {
+    rewind_server *raw = nullptr;
+    detail::check(rewind_server_start(store.get(), options.get(), &raw));
+    return Server(raw);
+  }
+
+  /// Opens the LMDB store at `path` and starts a server that owns it.
+  static Server start_lmdb(const std::string &path, const ServerOptions &options,
+                           size_t max_map_size = 0) {
+    rewind_server *raw = nullptr;
+    detail::check(rewind_server_start_lmdb(path.c_str(), max_map_size, options.get(), &raw));
+    return Server(raw);
+  }
+
+  explicit Server(rewind_server *raw) noexcept : p_(raw) {}
+
+  /// Asks the server to stop; does not block.
+  void stop() const { detail::check(rewind_server_stop(p_.get())); }
+
+  /// Waits up to `timeout` for the server to stop.
+  ServerState wait(std::chrono::milliseconds timeout) const {
+    rewind_server_state state = REWIND_SERVER_STATE_RUNNING;
+    detail::check(rewind_server_wait(p_.get(), static_cast<int64_t>(timeout.count()), &state));
+    return static_cast<ServerState>(state);
+  }
+
+  /// Waits for as long as it takes for the server to stop.
+  ServerState wait() const {
+    rewind_server_state state = REWIND_SERVER_STATE_RUNNING;
+    detail::check(rewind_server_wait(p_.get(), -1, &state));
+    return static_cast<ServerState>(state);
+  }
+
+  rewind_server *get() const noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<rewind_server, detail::ServerDeleter> p_;
+};
+
+/// The version of librewind.
+inline std::string_view version() noexcept { return rewind_version(); }
+
+}  // namespace Rewind
+
+#endif  // REWIND_HPP

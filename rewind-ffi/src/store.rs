@@ -1,0 +1,637 @@
+//! Opening a store, appending, reading.
+
+use std::os::raw::{c_char, c_void};
+
+use rewind_core::lmdb::LmdbOptions;
+use rewind_core::{EventRef, ExpectedVersion, NewEvent, Store, StoreOptions};
+
+use crate::events::{rewind_appended, rewind_event, rewind_events, rewind_visitor, EventsBuilder};
+use crate::status::{guard, rewind_status, FfiError, FfiResult};
+use crate::util::{array, c_path, data_bytes, optional_bytes, out_ptr, required_bytes};
+
+/// An open event store: an LMDB directory or an in-memory store.
+///
+/// Created by `rewind_store_open_lmdb` or `rewind_store_open_in_memory`,
+/// released by `rewind_store_close`. A store handle may be used by any
+/// number of threads at once (appends from several threads share one disk
+/// commit); only `rewind_store_close` must not overlap with other calls on
+/// the same handle.
+pub struct rewind_store {
+    pub(crate) store: Store,
+}
+
+/// Which condition an append puts on the stream's current version: one of
+/// the `REWIND_EXPECTED_` constants.
+pub type rewind_expected_kind = u32;
+
+/// Append whatever the state of the stream.
+pub const REWIND_EXPECTED_ANY: rewind_expected_kind = 0;
+/// The stream must not exist yet (hold no event).
+pub const REWIND_EXPECTED_NO_STREAM: rewind_expected_kind = 1;
+/// The stream must exist (hold at least one event).
+pub const REWIND_EXPECTED_STREAM_EXISTS: rewind_expected_kind = 2;
+/// The last event of the stream must have exactly the version given with it.
+pub const REWIND_EXPECTED_EXACT: rewind_expected_kind = 3;
+
+/// An event to append. The pointers are borrowed for the duration of the
+/// append call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rewind_new_event {
+    /// The id to store the event under (1 to 255 bytes, unique in the
+    /// store), or NULL to let the store generate a UUIDv7 id.
+    pub id: *const u8,
+    /// The length of `id` in bytes; ignored when `id` is NULL.
+    pub id_len: usize,
+    /// The event's data; may be NULL when `data_len` is 0.
+    pub data: *const u8,
+    /// The length of `data` in bytes.
+    pub data_len: usize,
+}
+
+fn to_expected(kind: rewind_expected_kind, version: u64) -> FfiResult<ExpectedVersion> {
+    match kind {
+        REWIND_EXPECTED_ANY => Ok(ExpectedVersion::Any),
+        REWIND_EXPECTED_NO_STREAM => Ok(ExpectedVersion::NoStream),
+        REWIND_EXPECTED_STREAM_EXISTS => Ok(ExpectedVersion::StreamExists),
+        REWIND_EXPECTED_EXACT => Ok(ExpectedVersion::Exact(version)),
+        other => Err(FfiError::invalid(format!(
+            "unknown expected-version kind {other}"
+        ))),
+    }
+}
+
+unsafe fn store_ref<'a>(store: *const rewind_store) -> FfiResult<&'a Store> {
+    store
+        .as_ref()
+        .map(|s| &s.store)
+        .ok_or_else(|| FfiError::null("store"))
+}
+
+fn visitor_fn(
+    visitor: rewind_visitor,
+) -> FfiResult<unsafe extern "C" fn(*mut c_void, *const rewind_event) -> bool> {
+    visitor.ok_or_else(|| FfiError::null("visitor"))
+}
+
+/// Calls a C visitor for one borrowed event.
+fn visit_with(
+    visitor: unsafe extern "C" fn(*mut c_void, *const rewind_event) -> bool,
+    userdata: *mut c_void,
+) -> impl FnMut(EventRef<'_>) -> bool {
+    move |e| {
+        let ev = rewind_event::borrowed(&e);
+        // SAFETY: the caller promised a valid function; `ev` lives across
+        // the call.
+        unsafe { visitor(userdata, &ev) }
+    }
+}
+
+/// Opens (creating it when missing) the LMDB store in directory `path`.
+///
+/// - `path`: NUL-terminated, borrowed for the call. The directory and its
+///   parents are created unless `read_only`.
+/// - `initial_map_size`: bytes to map at first; 0 for the default (64 MiB).
+///   The map grows by itself as the store fills.
+/// - `max_map_size`: the size the store may grow to, in bytes; 0 for no
+///   limit but the disk. An append that does not fit fails with
+///   REWIND_STATUS_STORAGE_FULL.
+/// - `read_only`: open for reading only (another process may be writing);
+///   appends fail with REWIND_STATUS_READ_ONLY.
+/// - `out`: on success receives a new handle, owned by the caller, to be
+///   released with `rewind_store_close`; untouched on failure.
+///
+/// Blocks while the files are opened. Thread-safe. Several processes may
+/// open the same directory.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`path` or `out` NULL),
+/// INVALID_ARGUMENT (empty path), IO, CORRUPT (not a Rewind store), LMDB.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_open_lmdb(
+    path: *const c_char,
+    initial_map_size: usize,
+    max_map_size: usize,
+    read_only: bool,
+    out: *mut *mut rewind_store,
+) -> rewind_status {
+    guard(|| {
+        let path = c_path(path, "path")?;
+        let out = out_ptr(out, "out")?;
+        let mut options = LmdbOptions::new(path);
+        if initial_map_size != 0 {
+            options.initial_map_size = initial_map_size;
+        }
+        options.max_map_size = (max_map_size != 0).then_some(max_map_size);
+        options.read_only = read_only;
+        let store = Store::open(&StoreOptions::Lmdb(options))?;
+        *out = Box::into_raw(Box::new(rewind_store { store }));
+        Ok(())
+    })
+}
+
+/// Opens a new, empty, in-memory store; its events are lost when it is
+/// closed.
+///
+/// `out` receives on success a new handle owned by the caller, to be released
+/// with `rewind_store_close`. Does not block. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK or NULL_PARAMETER (`out` NULL).
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_open_in_memory(out: *mut *mut rewind_store) -> rewind_status {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        *out = Box::into_raw(Box::new(rewind_store {
+            store: Store::in_memory(),
+        }));
+        Ok(())
+    })
+}
+
+/// Closes the store and frees the handle. NULL does nothing (returns OK).
+///
+/// Appends already submitted by other threads are committed first; then the
+/// store is synced to disk and its writer stops. A server started on this
+/// store with `rewind_server_start` keeps the store's files open, but its
+/// appends fail with REWIND_STATUS_CLOSED from then on: free servers first.
+///
+/// The handle is freed even when an error returns, and must not be used
+/// again; no other thread may be using it during the call. Blocks until the
+/// writer has stopped and the files are synced.
+///
+/// Returns REWIND_STATUS_OK, or IO/LMDB when the final sync failed.
+///
+/// # Safety
+/// `store` is NULL or a live handle that no other thread uses during the
+/// call and nothing uses afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_close(store: *mut rewind_store) -> rewind_status {
+    guard(|| {
+        if store.is_null() {
+            return Ok(());
+        }
+        let store = Box::from_raw(store);
+        store.store.close()?;
+        Ok(())
+    })
+}
+
+/// Appends `count` events to `stream`, atomically, if the stream satisfies
+/// the expected version; blocks until the events are durable on disk.
+///
+/// - `store`: a live handle, borrowed.
+/// - `stream`, `stream_len`: the stream name, 1 to 255 bytes, borrowed for
+///   the call.
+/// - `events`, `count`: an array of at least one event, borrowed for the
+///   call (NULL only with a `count` of 0, which is INVALID_ARGUMENT). Each
+///   event's `id` may be NULL to have one generated.
+/// - `expected`: one of the `REWIND_EXPECTED_` constants; `expected_version`
+///   is the version the stream's last event must have with
+///   REWIND_EXPECTED_EXACT, and is ignored otherwise.
+/// - `out`: may be NULL when the caller does not need the result. Otherwise,
+///   on success it receives a new `rewind_appended` owned by the caller
+///   (free it with `rewind_appended_free`) holding each event's id,
+///   version and position; untouched on failure.
+///
+/// Blocks until the commit that carries the append is synced. Thread-safe:
+/// appends from several threads at once share one commit.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `stream` NULL,
+/// `events` NULL with a non-zero `count`, or an event's `data` NULL with a
+/// non-zero length),
+/// INVALID_ARGUMENT (no events, a name or id of the wrong length, an unknown
+/// `expected`), WRONG_EXPECTED_VERSION, DUPLICATE_ID, STORAGE_FULL,
+/// READ_ONLY, CLOSED, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_append(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    events: *const rewind_new_event,
+    count: usize,
+    expected: rewind_expected_kind,
+    expected_version: u64,
+    out: *mut *mut rewind_appended,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let events = array(events, count, "events")?;
+        let expected = to_expected(expected, expected_version)?;
+        let new_events = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let data = data_bytes(e.data, e.data_len, &format!("events[{i}].data"))?;
+                let id = optional_bytes(e.id, e.id_len, &format!("events[{i}].id"))?;
+                Ok(NewEvent {
+                    id: id.map(<[u8]>::to_vec),
+                    data: data.to_vec(),
+                })
+            })
+            .collect::<FfiResult<Vec<_>>>()?;
+        let appended = store.append(stream, new_events, expected)?;
+        if !out.is_null() {
+            *out = Box::into_raw(rewind_appended::new(&appended));
+        }
+        Ok(())
+    })
+}
+
+/// Reads up to `limit` events of `stream` from version `from_version` on,
+/// in version order, into a new `rewind_events`.
+///
+/// A stream that does not exist has no events (the result is empty). `limit`
+/// may be SIZE_MAX to read every event. `out` receives on success a new object owned by
+/// the caller (free it with `rewind_events_free`); untouched on failure.
+/// The bytes of all events are copied once, into one buffer the object owns.
+///
+/// Blocks while reading. Thread-safe; sees every append acknowledged before
+/// it started.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
+/// NULL), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_stream(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_version: u64,
+    limit: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let out = out_ptr(out, "out")?;
+        let mut b = EventsBuilder::default();
+        store.read_stream(stream, from_version, limit, |e| {
+            b.push(&e);
+            true
+        })?;
+        *out = Box::into_raw(b.finish());
+        Ok(())
+    })
+}
+
+/// Like `rewind_store_read_stream`, but without any copy: calls `visitor`
+/// with `userdata` for each event, borrowed from the store and valid only
+/// during that call (see `rewind_visitor`). The visitor may stop the read by
+/// returning false.
+///
+/// Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT,
+/// CORRUPT, IO, LMDB. `userdata` may be NULL; it is only passed on.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `visitor` follows the rules of `rewind_visitor`.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_stream_visit(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_version: u64,
+    limit: usize,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let visitor = visitor_fn(visitor)?;
+        store.read_stream(stream, from_version, limit, visit_with(visitor, userdata))?;
+        Ok(())
+    })
+}
+
+/// Reads up to `limit` events of the whole store-wide log from position
+/// `from_position` on, in position (commit) order, into a new
+/// `rewind_events`.
+///
+/// `limit` may be SIZE_MAX to read every event. `out` receives on success a new object
+/// owned by the caller (free it with `rewind_events_free`); untouched on
+/// failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
+/// CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// `store` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let out = out_ptr(out, "out")?;
+        let mut b = EventsBuilder::default();
+        store.read_log(from_position, limit, |e| {
+            b.push(&e);
+            true
+        })?;
+        *out = Box::into_raw(b.finish());
+        Ok(())
+    })
+}
+
+/// Like `rewind_store_read_log`, but without any copy: calls `visitor` with
+/// `userdata` for each event, borrowed from the store and valid only during
+/// that call (see `rewind_visitor`).
+///
+/// Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// `store` is NULL or live; `visitor` follows the rules of `rewind_visitor`.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log_visit(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let visitor = visitor_fn(visitor)?;
+        store.read_log(from_position, limit, visit_with(visitor, userdata))?;
+        Ok(())
+    })
+}
+
+/// The versions of `stream` between two event ids, as the wire protocols
+/// define a query: after `from_id` (exclusive) up to and including `to_id`.
+///
+/// `from_id` NULL means from the start of the stream; `to_id` NULL means up
+/// to the stream's last event now (lengths are then ignored). On success
+/// `*out_start` receives the first version of the range and `*out_end` one
+/// past its last (equal when the range is empty); both untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream`, `out_start`
+/// or `out_end` NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER (`from_id`
+/// comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// the out-parameters are writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_resolve_range(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_id: *const u8,
+    from_id_len: usize,
+    to_id: *const u8,
+    to_id_len: usize,
+    out_start: *mut u64,
+    out_end: *mut u64,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let from = optional_bytes(from_id, from_id_len, "from_id")?;
+        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let out_start = out_ptr(out_start, "out_start")?;
+        let out_end = out_ptr(out_end, "out_end")?;
+        let range = store.resolve_range(stream, from, to)?;
+        *out_start = range.start;
+        *out_end = range.end;
+        Ok(())
+    })
+}
+
+/// The range query of both wire protocols: up to `limit` events of `stream`
+/// after `from_id` (exclusive) up to and including `to_id`, in version
+/// order, into a new `rewind_events`.
+///
+/// `from_id` NULL means from the start of the stream, `to_id` NULL up to its
+/// last event. `limit` may be SIZE_MAX to read every event. `out` receives on success a
+/// new object owned by the caller (free it with `rewind_events_free`);
+/// untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
+/// NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT,
+/// CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_query(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_id: *const u8,
+    from_id_len: usize,
+    to_id: *const u8,
+    to_id_len: usize,
+    limit: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let from = optional_bytes(from_id, from_id_len, "from_id")?;
+        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let out = out_ptr(out, "out")?;
+        let mut b = EventsBuilder::default();
+        store.query(stream, from, to, limit, |e| {
+            b.push(&e);
+            true
+        })?;
+        *out = Box::into_raw(b.finish());
+        Ok(())
+    })
+}
+
+/// Like `rewind_store_query`, but without any copy: calls `visitor` with
+/// `userdata` for each event, borrowed from the store and valid only during
+/// that call (see `rewind_visitor`).
+///
+/// Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), UNKNOWN_ID,
+/// ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `visitor` follows the rules of `rewind_visitor`.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_query_visit(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_id: *const u8,
+    from_id_len: usize,
+    to_id: *const u8,
+    to_id_len: usize,
+    limit: usize,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let from = optional_bytes(from_id, from_id_len, "from_id")?;
+        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let visitor = visitor_fn(visitor)?;
+        store.query(stream, from, to, limit, visit_with(visitor, userdata))?;
+        Ok(())
+    })
+}
+
+/// Looks up the event with id `id` (`id_len` bytes, borrowed for the call).
+///
+/// On success `out` receives a new `rewind_events` owned by the caller (free
+/// it with `rewind_events_free`) that holds the event, or no event when the
+/// id is not stored; untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
+/// CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_get(
+    store: *const rewind_store,
+    id: *const u8,
+    id_len: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let id = required_bytes(id, id_len, "id")?;
+        let out = out_ptr(out, "out")?;
+        let mut b = EventsBuilder::default();
+        if let Some(e) = store.get(id)? {
+            b.push(&e.as_ref());
+        }
+        *out = Box::into_raw(b.finish());
+        Ok(())
+    })
+}
+
+/// Whether an event with id `id` (`id_len` bytes, borrowed for the call) is
+/// stored: on success `*out` receives true or false; untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
+/// CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_contains(
+    store: *const rewind_store,
+    id: *const u8,
+    id_len: usize,
+    out: *mut bool,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let id = required_bytes(id, id_len, "id")?;
+        let out = out_ptr(out, "out")?;
+        *out = store.contains(id)?;
+        Ok(())
+    })
+}
+
+/// The last event of `stream`: on success `*out_exists` receives whether the
+/// stream exists and, when it does, `*out_version` and `*out_position` the
+/// version and position of its last event (the stream holds
+/// `*out_version + 1` events). When it does not, those two are left
+/// untouched. Nothing is written on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL), CORRUPT, IO,
+/// LMDB.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// the out-parameters are writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_stream_head(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    out_exists: *mut bool,
+    out_version: *mut u64,
+    out_position: *mut u64,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = required_bytes(stream, stream_len, "stream")?;
+        let out_exists = out_ptr(out_exists, "out_exists")?;
+        let out_version = out_ptr(out_version, "out_version")?;
+        let out_position = out_ptr(out_position, "out_position")?;
+        let head = store.stream_head(stream)?;
+        *out_exists = head.is_some();
+        if let Some(h) = head {
+            *out_version = h.version;
+            *out_position = h.position;
+        }
+        Ok(())
+    })
+}
+
+/// The position the next appended event will get, which is the number of
+/// events in the store: written to `*out` on success, untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
+/// CORRUPT, IO, LMDB.
+///
+/// # Safety
+/// `store` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_next_position(
+    store: *const rewind_store,
+    out: *mut u64,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let out = out_ptr(out, "out")?;
+        *out = store.next_position()?;
+        Ok(())
+    })
+}
+
+// The header promises that a handle may be shared between threads.
+const _: fn() = || {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<rewind_store>();
+};

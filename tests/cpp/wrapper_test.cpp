@@ -1,0 +1,399 @@
+// Tests of bindings/cpp/rewind.hpp: the store through the wrapper (round
+// trip, expected versions, iterators, visitors, errors as exceptions) and a
+// server started in-process that a libzmq client talks to over both
+// protocols.
+// SPDX-License-Identifier: MIT OR Apache-2.0
+#include <unistd.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "rewind.hpp"
+
+namespace {
+
+int failures_in_test = 0;
+int passed = 0;
+int failed = 0;
+
+#define CHECK(cond)                                                                   \
+  do {                                                                                \
+    if (!(cond)) {                                                                    \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": CHECK failed: " #cond "\n";     \
+      failures_in_test++;                                                             \
+    }                                                                                 \
+  } while (0)
+
+// Runs `expr` and checks that it throws Rewind::Error with `want`.
+#define CHECK_THROWS(expr, want)                                                      \
+  do {                                                                                \
+    bool thrown_ = false;                                                             \
+    try {                                                                             \
+      (void)(expr);                                                                   \
+    } catch (const Rewind::Error &e) {                                                \
+      thrown_ = true;                                                                 \
+      if (e.status() != (want)) {                                                     \
+        std::cerr << __FILE__ << ":" << __LINE__ << ": " #expr " threw status "      \
+                  << e.status() << " (" << e.what() << "), wanted " << (want) << "\n"; \
+        failures_in_test++;                                                           \
+      }                                                                               \
+    }                                                                                 \
+    if (!thrown_) {                                                                   \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": " #expr " did not throw\n";     \
+      failures_in_test++;                                                             \
+    }                                                                                 \
+  } while (0)
+
+void run(const char *name, const std::function<void()> &test) {
+  failures_in_test = 0;
+  try {
+    test();
+  } catch (const std::exception &e) {
+    std::cerr << name << ": unexpected exception: " << e.what() << "\n";
+    failures_in_test++;
+  }
+  if (failures_in_test == 0) {
+    passed++;
+    std::cout << "ok - " << name << std::endl;
+  } else {
+    failed++;
+    std::cout << "FAILED - " << name << std::endl;
+  }
+}
+
+// The wrapper's types are move-only.
+static_assert(!std::is_copy_constructible_v<Rewind::Store>);
+static_assert(std::is_nothrow_move_constructible_v<Rewind::Store>);
+static_assert(!std::is_copy_constructible_v<Rewind::Events>);
+static_assert(!std::is_copy_constructible_v<Rewind::Server>);
+static_assert(!std::is_copy_constructible_v<Rewind::ServerOptions>);
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "rewind-cpp-test-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+void store_round_trip() {
+  TempDir dir;
+  std::string first_id;
+  {
+    Rewind::Store store = Rewind::Store::open_lmdb((dir.path / "db").string());
+    Rewind::Appended a = store.append("cart-7", {{"added apple"}, {"added pear", "pear-1"}},
+                                      Rewind::ExpectedVersion::no_stream());
+    CHECK(a.size() == 2);
+    CHECK(a[0].id.size() == 36 && a[0].version == 0 && a[0].position == 0);
+    CHECK(a[1].id == "pear-1" && a[1].version == 1);
+    first_id = std::string(a[0].id);
+    store.append("other", {{"x"}});
+
+    Rewind::Events events = store.read_stream("cart-7");
+    CHECK(events.size() == 2);
+    std::vector<std::string> data;
+    for (Rewind::EventView e : events) data.emplace_back(e.data);
+    CHECK((data == std::vector<std::string>{"added apple", "added pear"}));
+    CHECK(events[1].stream == "cart-7" && events.back().id == "pear-1");
+    // Random-access iterators work with the standard algorithms.
+    auto it = std::find_if(events.begin(), events.end(),
+                           [](Rewind::EventView e) { return e.id == "pear-1"; });
+    CHECK(it != events.end() && it - events.begin() == 1);
+    bool out_of_range = false;
+    try {
+      (void)events.at(2);
+    } catch (const std::out_of_range &) {
+      out_of_range = true;
+    }
+    CHECK(out_of_range);
+  }
+  {
+    Rewind::Store store = Rewind::Store::open_lmdb((dir.path / "db").string(), {0, 0, true});
+    CHECK(store.next_position() == 3);
+    std::optional<Rewind::Event> e = store.get(first_id);
+    CHECK(e && e->data == "added apple" && e->stream == "cart-7" && e->position == 0);
+    CHECK(!store.get("missing"));
+    CHECK(store.contains("pear-1") && !store.contains("missing"));
+    std::optional<Rewind::StreamHead> head = store.stream_head("cart-7");
+    CHECK(head && head->version == 1 && head->position == 1);
+    CHECK(!store.stream_head("nope"));
+    Rewind::Events log = store.read_log(1, 5);
+    CHECK(log.size() == 2 && log.front().position == 1 && log.back().stream == "other");
+    CHECK_THROWS(store.append("cart-7", {{"no"}}), REWIND_STATUS_READ_ONLY);
+    store.close();
+    CHECK(store.get() == nullptr);
+  }
+}
+
+void expected_versions_and_errors() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  store.append("s", {{"a"}}, Rewind::ExpectedVersion::no_stream());
+  CHECK_THROWS(store.append("s", {{"b"}}, Rewind::ExpectedVersion::no_stream()),
+               REWIND_STATUS_WRONG_EXPECTED_VERSION);
+  try {
+    store.append("s", {{"b"}}, Rewind::ExpectedVersion::exact(5));
+    CHECK(false);
+  } catch (const Rewind::Error &e) {
+    CHECK(std::string(e.what()).find("stream is at version 0") != std::string::npos);
+  }
+  store.append("s", {{"b"}}, Rewind::ExpectedVersion::exact(0));
+  store.append("s", {{"c"}}, Rewind::ExpectedVersion::stream_exists());
+  CHECK_THROWS(store.append("t", {{"c"}}, Rewind::ExpectedVersion::stream_exists()),
+               REWIND_STATUS_WRONG_EXPECTED_VERSION);
+  CHECK_THROWS(store.append("s", {}), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.append("", {{"x"}}), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.append("s", {{"x", std::string_view()}}), REWIND_STATUS_INVALID_ARGUMENT);
+  store.append("s", {{"d", "id-d"}});
+  CHECK_THROWS(store.append("s", {{"e", "id-d"}}), REWIND_STATUS_DUPLICATE_ID);
+  CHECK_THROWS(store.query("s", "nope"), REWIND_STATUS_UNKNOWN_ID);
+  CHECK_THROWS(store.query("t", "id-d"), REWIND_STATUS_ID_NOT_IN_STREAM);
+  CHECK(store.read_stream("s").size() == 4);
+}
+
+void queries_and_visitors() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  for (int i = 0; i < 6; i++) {
+    std::string id = "e" + std::to_string(i);
+    store.append("s", {{id, id}});
+  }
+  Rewind::Events q = store.query("s", "e1", "e4");
+  CHECK(q.size() == 3 && q.front().id == "e2" && q.back().id == "e4");
+  CHECK(store.query("s", std::nullopt, "e0").size() == 1);
+  CHECK(store.query("s", "e0", std::nullopt, 2).size() == 2);
+  CHECK((store.resolve_range("s", "e1", "e4") == std::pair<uint64_t, uint64_t>{2, 5}));
+  CHECK_THROWS(store.query("s", "e4", "e1"), REWIND_STATUS_RANGE_ORDER);
+
+  std::vector<uint64_t> versions;
+  store.visit_stream("s", 2, SIZE_MAX, [&](Rewind::EventView e) { versions.push_back(e.version); });
+  CHECK((versions == std::vector<uint64_t>{2, 3, 4, 5}));
+  int seen = 0;
+  store.visit_log(0, SIZE_MAX, [&](Rewind::EventView) { return ++seen < 3; });
+  CHECK(seen == 3);
+  std::string ids;
+  store.visit_query("s", "e3", std::nullopt, SIZE_MAX,
+                    [&](Rewind::EventView e) { ids += std::string(e.id) + ","; });
+  CHECK(ids == "e4,e5,");
+  // An exception in a visitor stops the read and reaches the caller intact.
+  seen = 0;
+  try {
+    store.visit_log(0, SIZE_MAX, [&](Rewind::EventView) {
+      if (++seen == 2) throw std::logic_error("stop here");
+    });
+    CHECK(false);
+  } catch (const std::logic_error &e) {
+    CHECK(std::string(e.what()) == "stop here");
+  }
+  CHECK(seen == 2);
+  CHECK_THROWS(store.visit_query("s", "zz", std::nullopt, SIZE_MAX, [](Rewind::EventView) {}),
+               REWIND_STATUS_UNKNOWN_ID);
+}
+
+void handles_move_and_are_shared_by_threads() {
+  Rewind::Store a = Rewind::Store::in_memory();
+  Rewind::Store b = std::move(a);
+  CHECK(a.get() == nullptr && b.get() != nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&b, t] {
+      std::string stream = "thread-" + std::to_string(t);
+      for (uint64_t v = 0; v < 20; v++) {
+        b.append(stream, {{"x"}},
+                 v == 0 ? Rewind::ExpectedVersion::no_stream() : Rewind::ExpectedVersion::exact(v - 1));
+      }
+    });
+  }
+  for (std::thread &t : threads) t.join();
+  CHECK(b.next_position() == 80);
+  // A moved-from store fails cleanly.
+  CHECK_THROWS(a.next_position(), REWIND_STATUS_NULL_PARAMETER);
+}
+
+// --- the server, through a libzmq client -----------------------------------
+
+struct Frames : std::vector<std::string> {};
+
+Frames recv_message(void *socket) {
+  Frames f;
+  int more = 0;
+  do {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, socket, 0) < 0) {
+      zmq_msg_close(&msg);
+      throw std::runtime_error("receive timed out");
+    }
+    f.emplace_back(static_cast<const char *>(zmq_msg_data(&msg)), zmq_msg_size(&msg));
+    zmq_msg_close(&msg);
+    size_t len = sizeof more;
+    zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len);
+  } while (more);
+  return f;
+}
+
+void send_message(void *socket, const std::vector<std::string> &frames) {
+  for (size_t i = 0; i < frames.size(); i++) {
+    if (zmq_send(socket, frames[i].data(), frames[i].size(),
+                 i + 1 < frames.size() ? ZMQ_SNDMORE : 0) < 0) {
+      throw std::runtime_error("send failed");
+    }
+  }
+}
+
+struct Socket {
+  void *s;
+  Socket(void *ctx, int type, const std::string &endpoint) : s(zmq_socket(ctx, type)) {
+    int timeout = 20000, linger = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (type == ZMQ_SUB) zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(s, endpoint.c_str());
+  }
+  ~Socket() { zmq_close(s); }
+  Socket(const Socket &) = delete;
+  Socket &operator=(const Socket &) = delete;
+};
+
+struct Context {
+  void *ctx = zmq_ctx_new();
+  ~Context() { zmq_ctx_term(ctx); }
+};
+
+int next_port = 0;
+
+// Starts a server with the four endpoints on free ports; `opts` is changed.
+Rewind::Server start_server(const Rewind::Store &store, Rewind::ServerOptions &opts, int &port) {
+  for (int attempt = 0; attempt < 40; attempt++) {
+    if (next_port == 0) next_port = 52000 - static_cast<int>(getpid() % 2000) * 8;
+    port = next_port;
+    next_port += 4;
+    auto ep = [&](int k) { return "tcp://127.0.0.1:" + std::to_string(port + k); };
+    opts.query_endpoints(ep(0)).streaming_endpoints(ep(1)).command_endpoints(ep(2)).publish_endpoints(ep(3));
+    try {
+      return Rewind::Server::start(store, opts);
+    } catch (const Rewind::Error &e) {
+      if (e.status() != REWIND_STATUS_CONFIG) throw;
+    }
+  }
+  throw std::runtime_error("no free ports");
+}
+
+void server_over_both_protocols() {
+  Context ctx;
+  Rewind::Store store = Rewind::Store::in_memory();
+  Rewind::ServerOptions opts;
+  opts.exit_codeword("bye").default_stream("main");
+  int port = 0;
+  Rewind::Server server = start_server(store, opts, port);
+  auto ep = [&](int k) { return "tcp://127.0.0.1:" + std::to_string(port + k); };
+  CHECK(server.wait(std::chrono::milliseconds(0)) == Rewind::ServerState::Running);
+
+  Socket req(ctx.ctx, ZMQ_REQ, ep(0));
+  Socket dealer(ctx.ctx, ZMQ_DEALER, ep(2));
+  Socket sub(ctx.ctx, ZMQ_SUB, ep(3));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  send_message(req.s, {"PUBLISH", "v1 event"});
+  CHECK((recv_message(req.s) == Frames{{"PUBLISHED"}}));
+  Frames pub = recv_message(sub.s);
+  CHECK(pub.size() == 3 && pub[0] == "main" && pub[2] == "v1 event");
+
+  send_message(dealer.s, {"", "PUBLISH", "main", "v2 event"});
+  Frames r = recv_message(dealer.s);
+  CHECK(r.size() == 3 && r[1] == "PUBLISHED");
+  std::string v2_id = r.size() == 3 ? r[2] : "";
+
+  // Both events, through v1, v2 and the wrapper.
+  send_message(req.s, {"QUERY", "", ""});
+  r = recv_message(req.s);
+  CHECK(r.size() == 5 && r[1] == "v1 event" && r[2] == v2_id && r[4] == "END");
+  send_message(dealer.s, {"", "QUERY", "main", "", ""});
+  CHECK(recv_message(dealer.s)[3] == "v1 event");
+  CHECK(recv_message(dealer.s)[3] == "v2 event");
+  CHECK((recv_message(dealer.s) == Frames{{"", "END"}}));
+  Rewind::Events events = store.read_stream("main");
+  CHECK(events.size() == 2 && events[1].id == v2_id);
+
+  send_message(dealer.s, {"", "QUERY", "main", "missing", ""});
+  r = recv_message(dealer.s);
+  CHECK(r.size() == 2 && r[1].rfind("ERROR ", 0) == 0);
+
+  send_message(req.s, {"bye"});
+  CHECK((recv_message(req.s) == Frames{{"QUIT"}}));
+  CHECK(server.wait(std::chrono::seconds(30)) == Rewind::ServerState::ExitCodeword);
+}
+
+void server_errors_are_exceptions() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  Rewind::ServerOptions opts;
+  opts.query_endpoints("").command_endpoints("");
+  CHECK_THROWS(Rewind::Server::start(store, opts), REWIND_STATUS_CONFIG);
+  opts.query_endpoints("nonsense://x");
+  CHECK_THROWS(Rewind::Server::start(store, opts), REWIND_STATUS_CONFIG);
+  Rewind::ServerOptions threads;
+  threads.zmq_io_threads(0);
+  CHECK_THROWS(Rewind::Server::start(store, threads), REWIND_STATUS_INVALID_ARGUMENT);
+
+  // stop() then wait(); the destructor of a stopped server is fine.
+  Rewind::ServerOptions ok;
+  int port = 0;
+  Rewind::Server server = start_server(store, ok, port);
+  server.stop();
+  CHECK(server.wait() == Rewind::ServerState::Stopped);
+}
+
+void server_on_an_lmdb_directory() {
+  TempDir dir;
+  Context ctx;
+  std::string path = (dir.path / "data").string();
+  std::string id;
+  {
+    Rewind::ServerOptions opts;
+    int port = 0;
+    // Find free ports with a throwaway in-memory store, then reuse them.
+    {
+      Rewind::Store probe = Rewind::Store::in_memory();
+      Rewind::Server s = start_server(probe, opts, port);
+    }
+    Rewind::Server server = Rewind::Server::start_lmdb(path, opts);
+    Socket dealer(ctx.ctx, ZMQ_DEALER, "tcp://127.0.0.1:" + std::to_string(port + 2));
+    send_message(dealer.s, {"", "PUBLISH", "kept", "on disk"});
+    Frames r = recv_message(dealer.s);
+    CHECK(r.size() == 3 && r[1] == "PUBLISHED");
+    if (r.size() == 3) id = r[2];
+  }
+  Rewind::Store store = Rewind::Store::open_lmdb(path);
+  std::optional<Rewind::Event> e = store.get(id);
+  CHECK(e && e->data == "on disk" && e->stream == "kept");
+}
+
+}  // namespace
+
+int main() {
+  run("store_round_trip", store_round_trip);
+  run("expected_versions_and_errors", expected_versions_and_errors);
+  run("queries_and_visitors", queries_and_visitors);
+  run("handles_move_and_are_shared_by_threads", handles_move_and_are_shared_by_threads);
+  run("server_over_both_protocols", server_over_both_protocols);
+  run("server_errors_are_exceptions", server_errors_are_exceptions);
+  run("server_on_an_lmdb_directory", server_on_an_lmdb_directory);
+  std::cout << "cases: " << passed << " passed, " << failed << " failed" << std::endl;
+  return failed == 0 ? 0 : 1;
+}
