@@ -1,0 +1,182 @@
+//! Property tests of request parsing (`rewind_core::protocol`): random
+//! multipart messages for both protocols never panic the parser; every
+//! error is a well-formed one-line reason; and the parser agrees with a
+//! reference parser written from the wire specification.
+//!
+//! More cases: `PROPTEST_CASES=100000 cargo test --release -p rewind-core --test proptest_protocol`.
+
+use proptest::prelude::*;
+use rewind_core::protocol::{
+    error_frame, parse_request, published_reply, ParseOptions, Protocol, Request,
+};
+
+/// The specification of both protocols' requests, as plainly as possible.
+fn reference(proto: Protocol, frames: &[Vec<u8>], o: &ParseOptions<'_>) -> Option<Request> {
+    let first = frames.first()?;
+    if o.exit_codeword == Some(first.as_slice()) {
+        return Some(Request::Exit);
+    }
+    if frames.iter().map(Vec::len).sum::<usize>() > o.max_message_size {
+        return None;
+    }
+    let name_ok = |f: &Vec<u8>| (1..=255).contains(&f.len());
+    let bound = |f: &Vec<u8>| -> Option<Option<Vec<u8>>> {
+        match f.len() {
+            0 => Some(None),
+            1..=255 => Some(Some(f.clone())),
+            _ => None,
+        }
+    };
+    match (proto, first.as_slice(), frames.len()) {
+        (Protocol::V1, b"PUBLISH", 2) => Some(Request::Publish {
+            stream: o.default_stream.to_vec(),
+            data: frames[1].clone(),
+        }),
+        (Protocol::V1, b"QUERY", 3) => Some(Request::Query {
+            stream: o.default_stream.to_vec(),
+            from: bound(&frames[1])?,
+            to: bound(&frames[2])?,
+        }),
+        (Protocol::V2, b"PUBLISH", 3) if name_ok(&frames[1]) => Some(Request::Publish {
+            stream: frames[1].clone(),
+            data: frames[2].clone(),
+        }),
+        (Protocol::V2, b"QUERY", 4) if name_ok(&frames[1]) => Some(Request::Query {
+            stream: frames[1].clone(),
+            from: bound(&frames[2])?,
+            to: bound(&frames[3])?,
+        }),
+        _ => None,
+    }
+}
+
+fn frame() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        2 => Just(Vec::new()),
+        2 => Just(b"PUBLISH".to_vec()),
+        2 => Just(b"QUERY".to_vec()),
+        1 => Just(b"BYE".to_vec()),
+        1 => Just(b"publish".to_vec()),
+        1 => (254usize..258).prop_map(|n| vec![b'i'; n]),
+        4 => prop::collection::vec(any::<u8>(), 0..40),
+        1 => prop::collection::vec(any::<u8>(), 0..3000),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop_oneof![
+        8 => prop::collection::vec(frame(), 0..6),
+        1 => prop::collection::vec(frame(), 0..400),
+    ]
+}
+
+fn protocol() -> impl Strategy<Value = Protocol> {
+    prop_oneof![Just(Protocol::V1), Just(Protocol::V2)]
+}
+
+fn check(proto: Protocol, frames: &[Vec<u8>], max: usize, codeword: Option<&[u8]>) {
+    let o = ParseOptions {
+        default_stream: b"default",
+        exit_codeword: codeword,
+        max_message_size: max,
+    };
+    let got = parse_request(proto, frames, &o);
+    let want = reference(proto, frames, &o);
+    match (&got, &want) {
+        (Ok(g), Some(w)) => assert_eq!(g, w),
+        (Err(e), None) => {
+            let frame = error_frame(&e.0);
+            let text = String::from_utf8(frame).expect("an error reply is UTF-8 text");
+            assert!(text.starts_with("ERROR ") && text.len() > 6, "{text:?}");
+            assert!(
+                !text.contains('\n') && !text.contains('\r') && !text.contains('\0'),
+                "an error reason is one printable line: {text:?}"
+            );
+            assert!(
+                text.len() <= 400,
+                "an error reason stays short: {} bytes",
+                text.len()
+            );
+        }
+        _ => panic!("{proto:?} {frames:?}: parser {got:?}, specification {want:?}"),
+    }
+    // The same frames as borrowed slices parse the same way.
+    let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    assert_eq!(parse_request(proto, &slices, &o), got);
+}
+
+/// The number of cases: `PROPTEST_CASES` when set (long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(1024), ..ProptestConfig::default() })]
+
+    #[test]
+    fn parser_agrees_with_the_specification(
+        proto in protocol(),
+        frames in message(),
+        max in prop_oneof![Just(16usize << 20), 0usize..4000],
+        codeword in prop::option::of(prop_oneof![Just(b"BYE".to_vec()), Just(b"QUERY".to_vec())]),
+    ) {
+        check(proto, &frames, max, codeword.as_deref());
+    }
+
+    #[test]
+    fn well_formed_requests_round_trip(
+        stream in prop::collection::vec(any::<u8>(), 1..=255),
+        data in prop::collection::vec(any::<u8>(), 0..2000),
+        from in prop::collection::vec(any::<u8>(), 0..=255),
+        to in prop::collection::vec(any::<u8>(), 0..=255),
+    ) {
+        let o = ParseOptions { default_stream: b"d", exit_codeword: None, max_message_size: 16 << 20 };
+        let p = parse_request(Protocol::V2, &[b"PUBLISH".to_vec(), stream.clone(), data.clone()], &o).unwrap();
+        prop_assert_eq!(p, Request::Publish { stream: stream.clone(), data: data.clone() });
+        let q = parse_request(Protocol::V2, &[b"QUERY".to_vec(), stream.clone(), from.clone(), to.clone()], &o).unwrap();
+        let opt = |v: &Vec<u8>| (!v.is_empty()).then(|| v.clone());
+        prop_assert_eq!(q, Request::Query { stream, from: opt(&from), to: opt(&to) });
+        let p1 = parse_request(Protocol::V1, &[b"PUBLISH".to_vec(), data.clone()], &o).unwrap();
+        prop_assert_eq!(p1, Request::Publish { stream: b"d".to_vec(), data });
+        prop_assert_eq!(published_reply(Protocol::V2, &from), vec![b"PUBLISHED".to_vec(), from.clone()]);
+        prop_assert_eq!(published_reply(Protocol::V1, &from), vec![b"PUBLISHED".to_vec()]);
+    }
+
+    #[test]
+    fn error_reasons_are_one_line_whatever_the_bytes(first in prop::collection::vec(any::<u8>(), 0..300)) {
+        for proto in [Protocol::V1, Protocol::V2] {
+            check(proto, std::slice::from_ref(&first), 1 << 20, None);
+            check(proto, &[first.clone(), first.clone()], 1 << 20, None);
+        }
+    }
+}
+
+/// Regression cases (fuzzer findings are added here).
+#[test]
+fn regressions() {
+    let o = 16 << 20;
+    check(Protocol::V1, &[], o, None);
+    check(Protocol::V2, &[Vec::new()], o, None);
+    check(
+        Protocol::V2,
+        &[
+            b"QUERY".to_vec(),
+            vec![b's'; 255],
+            vec![b'f'; 255],
+            vec![b't'; 256],
+        ],
+        o,
+        None,
+    );
+    check(Protocol::V1, &[b"PUBLISH".to_vec(), vec![0; 10]], 5, None);
+    check(
+        Protocol::V1,
+        &[b"BYE".to_vec(), vec![0; 10]],
+        5,
+        Some(b"BYE"),
+    );
+    check(Protocol::V1, &[b"\n\r\0\x1b[31m".to_vec()], o, None);
+}
