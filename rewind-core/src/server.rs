@@ -343,6 +343,9 @@ enum Slot {
     Ready(VecDeque<Vec<Vec<u8>>>),
     /// An append on its way to the disk.
     Appending,
+    /// A publish that waits for an earlier query of the same client to fix
+    /// its range, so that the query does not see it.
+    Held { stream: Vec<u8>, data: Vec<u8> },
     /// A query that runs when it reaches the head of the queue.
     Query {
         stream: Vec<u8>,
@@ -366,6 +369,8 @@ struct Peer {
     slots: VecDeque<Slot>,
     head: u64,
     blocked: bool,
+    /// `Query` slots in the queue whose range is not fixed yet.
+    unresolved: usize,
 }
 
 enum Sent {
@@ -438,14 +443,6 @@ fn send_frames(socket: &zmq::Socket, envelope: &[Vec<u8>], frames: &[&[u8]]) -> 
 }
 
 impl Core {
-    fn parse_options(&self) -> ParseOptions<'_> {
-        ParseOptions {
-            default_stream: &self.options.default_stream,
-            exit_codeword: self.options.exit_codeword.as_deref(),
-            max_message_size: self.options.max_message_size,
-        }
-    }
-
     fn stopping(&self) -> bool {
         self.exit.is_some() || self.stop.load(Ordering::SeqCst)
     }
@@ -629,12 +626,21 @@ impl Core {
                 slots: VecDeque::new(),
                 head: 0,
                 blocked: false,
+                unresolved: 0,
             }
         });
         peer.envelope = envelope;
         let seq = peer.head + peer.slots.len() as u64;
         let epoch = peer.epoch;
-        let request = parse_request(proto, &body, &self.parse_options());
+        let request = parse_request(
+            proto,
+            &body,
+            &ParseOptions {
+                default_stream: &self.options.default_stream,
+                exit_codeword: self.options.exit_codeword.as_deref(),
+                max_message_size: self.options.max_message_size,
+            },
+        );
         let slot = match request {
             Err(e) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(&e.0)]])),
             Ok(Request::Exit) => {
@@ -642,28 +648,27 @@ impl Core {
                 self.exit = Some(ExitReason::ExitCodeword);
                 Slot::Ready(VecDeque::from([protocol::quit_reply()]))
             }
+            Ok(Request::Publish { stream, data }) if peer.unresolved > 0 => {
+                Slot::Held { stream, data }
+            }
             Ok(Request::Publish { stream, data }) => {
-                let tx = self.notes_tx.clone();
-                let waker = self.waker.clone();
-                let peer_key = key.clone();
                 self.in_flight += 1;
-                self.store.append_async(
-                    &stream,
-                    vec![NewEvent::new(data)],
-                    crate::ExpectedVersion::Any,
-                    Box::new(move |result| {
-                        let _ = tx.send(Note::Done {
-                            peer: peer_key,
-                            epoch,
-                            seq,
-                            result,
-                        });
-                        waker.wake();
-                    }),
+                submit(
+                    &self.store,
+                    &self.notes_tx,
+                    &self.waker,
+                    &key,
+                    epoch,
+                    seq,
+                    stream,
+                    data,
                 );
                 Slot::Appending
             }
-            Ok(Request::Query { stream, from, to }) => Slot::Query { stream, from, to },
+            Ok(Request::Query { stream, from, to }) => {
+                peer.unresolved += 1;
+                Slot::Query { stream, from, to }
+            }
         };
         let peer = self.peers.get_mut(&key).expect("inserted above");
         peer.slots.push_back(slot);
@@ -692,7 +697,7 @@ impl Core {
                 return;
             };
             match slot {
-                Slot::Appending => return,
+                Slot::Appending | Slot::Held { .. } => return,
                 Slot::Ready(msgs) => {
                     while let Some(m) = msgs.front() {
                         let frames: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
@@ -732,6 +737,31 @@ impl Core {
                         },
                     };
                     *slot = next;
+                    // The range is fixed: the publishes this client sent after
+                    // the query may go to the store now.
+                    peer.unresolved -= 1;
+                    for (i, later) in peer.slots.iter_mut().enumerate().skip(1) {
+                        match later {
+                            Slot::Query { .. } => break,
+                            Slot::Held { stream, data } => {
+                                let (stream, data) = (std::mem::take(stream), std::mem::take(data));
+                                *later = Slot::Appending;
+                                self.in_flight += 1;
+                                let seq = peer.head + i as u64;
+                                submit(
+                                    &self.store,
+                                    &self.notes_tx,
+                                    &self.waker,
+                                    key,
+                                    peer.epoch,
+                                    seq,
+                                    stream,
+                                    data,
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
                 }
                 Slot::Streaming { stream, next, end } => {
                     if *next >= *end {
@@ -799,7 +829,10 @@ impl Core {
             if let Some(p) = self.peers.get_mut(&key) {
                 p.blocked = false;
                 for slot in p.slots.iter_mut() {
-                    if matches!(slot, Slot::Query { .. } | Slot::Streaming { .. }) {
+                    if matches!(
+                        slot,
+                        Slot::Query { .. } | Slot::Streaming { .. } | Slot::Held { .. }
+                    ) {
                         *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
                             "the server is shutting down",
                         )]]));
@@ -809,6 +842,37 @@ impl Core {
             self.pump(&key);
         }
     }
+}
+
+/// Hands a PUBLISH to the store; its outcome comes back as a [`Note::Done`].
+#[allow(clippy::too_many_arguments)]
+fn submit(
+    store: &Store,
+    notes: &Sender<Note>,
+    waker: &Arc<Waker>,
+    key: &PeerKey,
+    epoch: u64,
+    seq: u64,
+    stream: Vec<u8>,
+    data: Vec<u8>,
+) {
+    let tx = notes.clone();
+    let waker = waker.clone();
+    let peer = key.clone();
+    store.append_async(
+        &stream,
+        vec![NewEvent::new(data)],
+        crate::ExpectedVersion::Any,
+        Box::new(move |result| {
+            let _ = tx.send(Note::Done {
+                peer,
+                epoch,
+                seq,
+                result,
+            });
+            waker.wake();
+        }),
+    );
 }
 
 fn publish_frames(socket: &zmq::Socket, frames: &[&[u8]; 3]) {
