@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod protocol;
+
 use rewind_core::{Error, Event, ExpectedVersion, NewEvent, Store, StreamHead};
 
 /// The stream names operations pick from: valid ones, an empty one, one of
@@ -266,10 +268,7 @@ impl Model {
         }
     }
 
-    fn resolve(
-        &mut self,
-        spec: &AppendSpec,
-    ) -> Resolved {
+    fn resolve(&mut self, spec: &AppendSpec) -> Resolved {
         let events = spec
             .events
             .iter()
