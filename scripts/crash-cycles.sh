@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Long crash-durability run: SIGKILL the rewind binary CYCLES times (default
+# 500) at random moments under load from v1 and v2 publishers, restarting it
+# on the same LMDB directory each time, and check every acknowledged event
+# after every restart (rewind-core/tests/reliability_crash.rs).
+#
+#   scripts/crash-cycles.sh [CYCLES]
+#
+# Environment: REWIND_SEED=N replays a run; REWIND_CRASH_MAX_RUN_MS (default
+# 300) bounds how long the server runs between kills.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cycles="${1:-500}"
+export REWIND_CRASH_CYCLES="$cycles"
+export REWIND_CREATE_KILLS="${REWIND_CREATE_KILLS:-200}"
+cargo test --release -p rewind-core --test reliability_crash --test reliability_storage \
+    -- --nocapture --test-threads 1 acknowledged_events_survive_sigkill_cycles \
+    store_killed_while_being_created_opens_on_restart 2>&1 |
+    grep -E '^\[crash\] (restart (0|[0-9]*00)|final|after|[0-9]+ SIGKILLs)|seed|^test |test result|panicked|LOST|assert' 
+exit "${PIPESTATUS[0]}"
