@@ -68,6 +68,8 @@ pub struct LmdbBackend {
     max_map_size: Option<usize>,
     read_only: bool,
     path: PathBuf,
+    /// Commits since dead readers were last looked for.
+    commits: std::sync::atomic::AtomicU32,
 }
 
 fn pos_key(p: u64) -> [u8; 8] {
@@ -297,7 +299,7 @@ impl LmdbBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(LmdbBackend {
+        let backend = LmdbBackend {
             env,
             log: dbs[0],
             ids: dbs[1],
@@ -307,7 +309,29 @@ impl LmdbBackend {
             max_map_size: options.max_map_size,
             read_only: options.read_only,
             path: path.clone(),
-        })
+            commits: Default::default(),
+        };
+        backend.clear_dead_readers();
+        Ok(backend)
+    }
+
+    /// Frees the reader-table slots of processes that died in the middle of
+    /// a read transaction. Until then LMDB keeps every page such a dead
+    /// snapshot could see, and the file grows with every commit (LMDB only
+    /// resets the table when no process at all has the store open).
+    /// Returns how many slots were freed.
+    fn clear_dead_readers(&self) -> usize {
+        let mut dead: libc::c_int = 0;
+        // SAFETY: the environment is open; `dead` is a valid out-pointer.
+        let rc = unsafe { lmdb_sys::mdb_reader_check(self.env.env(), &mut dead) };
+        if rc != 0 || dead <= 0 {
+            return 0;
+        }
+        log::warn!(
+            "freed {dead} LMDB reader slot(s) of processes that died while reading {}",
+            self.path.display()
+        );
+        dead as usize
     }
 
     /// The directory of the store.
@@ -453,13 +477,27 @@ impl Backend for LmdbBackend {
             .flat_map(|r| r.events.iter())
             .map(|(id, data)| 2 * id.len() + data.len() + 128)
             .sum();
+        // A reader process may die mid-read while the server runs.
+        if self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 1024
+            == 1023
+        {
+            self.clear_dead_readers();
+        }
         loop {
             let guard = self.shared();
             let r = self.try_append(batch);
             drop(guard);
             match r {
                 Ok(outcome) => return outcome,
-                Err(lmdb::Error::MapFull) => self.grow(bytes)?,
+                Err(lmdb::Error::MapFull) => {
+                    // Pages pinned by a dead reader become free again.
+                    if self.clear_dead_readers() == 0 {
+                        self.grow(bytes)?;
+                    }
+                }
                 Err(lmdb::Error::MapResized) => self.adopt_resize()?,
                 // LMDB reports a short write as EIO: on a full disk that is
                 // the first sign, before writes fail with ENOSPC.

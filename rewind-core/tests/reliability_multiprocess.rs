@@ -179,3 +179,88 @@ fn a_reader_process_always_sees_a_consistent_prefix_while_the_server_writes() {
     drop(reader);
     server.stop();
 }
+
+/// Helper for the test below, run as a separate process: with
+/// `REWIND_HELPER_HOLD_READ=DIR` it opens DIR read-only, starts a read
+/// transaction, says so on stdout and waits to be killed. Without the
+/// variable it does nothing.
+#[test]
+fn helper_reader_holds_a_read_transaction() {
+    let Ok(dir) = std::env::var("REWIND_HELPER_HOLD_READ") else {
+        return;
+    };
+    let store = open_read_only(std::path::Path::new(&dir));
+    store
+        .read_log(0, 1, |_| {
+            use std::io::Write;
+            println!("holding a read transaction");
+            std::io::stdout().flush().unwrap();
+            thread::sleep(Duration::from_secs(600));
+            false
+        })
+        .unwrap();
+}
+
+/// A reader process that dies in the middle of a read transaction leaves
+/// its slot in LMDB's reader table. While any other process keeps the
+/// store open, LMDB would keep every page that snapshot could see, and the
+/// file would grow with every commit. The server clears dead readers' slots.
+#[test]
+fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempdir("stale-reader");
+    let store_dir = dir.path().join("store");
+    let server = ServerSpec::lmdb(&store_dir).start();
+    let ctx = zmq::Context::new();
+    let req = V1::connect(&ctx, &server);
+    for i in 0..100 {
+        req.publish_ok(format!("before-{i}").as_bytes());
+    }
+    drop(req);
+    server.stop();
+
+    // Another process keeps the store open all along (so LMDB never resets
+    // its reader table), and a reader process dies holding a snapshot.
+    let keeper = open_read_only(&store_dir);
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_reader_holds_a_read_transaction",
+            "--nocapture",
+        ])
+        .env("REWIND_HELPER_HOLD_READ", &store_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(helper.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the helper said nothing").unwrap();
+        if line.contains("holding a read transaction") {
+            break;
+        }
+    }
+    helper.kill().unwrap();
+    helper.wait().unwrap();
+
+    let server = ServerSpec::lmdb(&store_dir).start();
+    let req = V1::connect(&ctx, &server);
+    let n = 3000;
+    for i in 0..n {
+        req.publish_ok(format!("after-{i}").as_bytes());
+    }
+    drop(req);
+    server.stop();
+    let size = std::fs::metadata(store_dir.join("data.mdb")).unwrap().len();
+    eprintln!(
+        "[stale-reader] data.mdb is {} KiB after {n} single-event commits",
+        size >> 10
+    );
+    assert!(
+        size < 8 << 20,
+        "data.mdb grew to {} MiB for {n} small events: a dead reader pins old pages",
+        size >> 20
+    );
+    assert_eq!(keeper.next_position().unwrap(), 100 + n as u64);
+}
