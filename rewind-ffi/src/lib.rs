@@ -9,7 +9,7 @@
 //! - Every fallible function returns a [`rewind_status`]; its outputs go
 //!   through trailing out-parameters that are written only when it returns
 //!   [`rewind_status::Ok`]. A message for the last error of the calling thread
-//!   is available from [`rewind_last_error_message`].
+//!   is available from [`status::rewind_last_error_message`].
 //! - Objects are opaque pointers created by `_open`/`_new`/`_start` functions
 //!   and released by their `_close`/`_free` function; releasing NULL does
 //!   nothing.
