@@ -12,9 +12,6 @@ use rewind_core::{Event, NewEvent, Store, StoreOptions};
 use crate::errors::IntoPy;
 use crate::types::{bytes_arg, expected_arg, opt_bytes_arg, PyAppended, PyEvent, PyStreamHead};
 
-/// How many events an iterator fetches at a time, unless told otherwise.
-const DEFAULT_CHUNK: usize = 256;
-
 /// An event store: named streams of events, durable appends with optimistic
 /// concurrency, and reads by version, position and id.
 ///
@@ -172,7 +169,7 @@ impl PyStore {
     /// Iterates over the events of `stream` from version `from_version` on,
     /// fetching `chunk_size` events at a time. Events appended while the
     /// iteration runs are included; it stops at the end of the stream.
-    #[pyo3(signature = (stream, from_version = 0, *, chunk_size = DEFAULT_CHUNK))]
+    #[pyo3(signature = (stream, from_version = 0, *, chunk_size = 256))]
     fn iter_stream(
         &self,
         stream: &Bound<'_, PyAny>,
@@ -191,7 +188,7 @@ impl PyStore {
 
     /// Iterates over the store-wide log (every stream, in commit order)
     /// from `from_position` on, fetching `chunk_size` events at a time.
-    #[pyo3(signature = (from_position = 0, *, chunk_size = DEFAULT_CHUNK))]
+    #[pyo3(signature = (from_position = 0, *, chunk_size = 256))]
     fn iter_log(&self, from_position: u64, chunk_size: usize) -> EventIterator {
         EventIterator::new(
             self.store.clone(),
@@ -210,7 +207,7 @@ impl PyStore {
     /// The range is checked when this is called: `UnknownIdError` for an id
     /// that is not stored or not in `stream`, `RangeOrderError` when
     /// `from_id` comes after `to_id`.
-    #[pyo3(signature = (stream, from_id = None, to_id = None, *, chunk_size = DEFAULT_CHUNK))]
+    #[pyo3(signature = (stream, from_id = None, to_id = None, *, chunk_size = 256))]
     fn query(
         &self,
         py: Python<'_>,

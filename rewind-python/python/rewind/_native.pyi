@@ -3,15 +3,15 @@
 import os
 from typing import Callable, ClassVar, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from typing_extensions import Literal, Self
+from typing_extensions import Literal, Self, final
 
 __version__: str
 
-BytesLike = Union[bytes, bytearray, memoryview]
+_BytesLike = Union[bytes, bytearray, memoryview]
 #: A stream name or an event id: bytes, or str (encoded as UTF-8).
-Name = Union[bytes, bytearray, memoryview, str]
+_Name = Union[bytes, bytearray, memoryview, str]
 #: An event to append: its data, or an (id, data) pair (id None: generated).
-NewEvent = Union[bytes, bytearray, memoryview, str, Tuple[Optional[Name], Union[BytesLike, str]]]
+_NewEvent = Union[bytes, bytearray, memoryview, str, Tuple[Optional[_Name], Union[_BytesLike, str]]]
 
 class RewindError(Exception):
     """Base class of every error raised by the Rewind store."""
@@ -68,6 +68,7 @@ class NetworkError(RewindError):
 class BackendError(RewindError):
     """An event store implemented in Python failed while being served."""
 
+@final
 class ExpectedVersion:
     """The optimistic-concurrency condition of an append."""
 
@@ -78,9 +79,10 @@ class ExpectedVersion:
     def exact(version: int) -> ExpectedVersion: ...
     @property
     def version(self) -> Optional[int]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Event:
     """An event read from the store."""
 
@@ -94,9 +96,10 @@ class Event:
     def version(self) -> int: ...
     @property
     def position(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Appended:
     """Where one appended event landed."""
 
@@ -106,8 +109,9 @@ class Appended:
     def version(self) -> int: ...
     @property
     def position(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class StreamHead:
     """The last event of a stream."""
 
@@ -117,59 +121,62 @@ class StreamHead:
     def version(self) -> int: ...
     @property
     def position(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class EventIterator(Iterator[Event]):
     """A lazy iteration over events, a chunk at a time."""
 
     def __iter__(self) -> Self: ...
     def __next__(self) -> Event: ...
 
+@final
 class Store:
     """An event store: named streams of events, durable appends with
     optimistic concurrency, reads by version, position and id."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: Union[str, os.PathLike[str]],
         *,
         read_only: bool = False,
         map_size_limit: Optional[int] = None,
         initial_map_size: Optional[int] = None,
-    ) -> None: ...
+    ) -> Store: ...
     @staticmethod
     def in_memory() -> Store: ...
     def append(
         self,
-        stream: Name,
-        events: Iterable[NewEvent],
+        stream: _Name,
+        events: Iterable[_NewEvent],
         expected_version: Union[ExpectedVersion, int, None] = None,
     ) -> List[Appended]: ...
     def read_stream(
-        self, stream: Name, from_version: int = 0, limit: Optional[int] = None
+        self, stream: _Name, from_version: int = 0, limit: Optional[int] = None
     ) -> List[Event]: ...
     def read_log(self, from_position: int = 0, limit: Optional[int] = None) -> List[Event]: ...
     def iter_stream(
-        self, stream: Name, from_version: int = 0, *, chunk_size: int = 256
+        self, stream: _Name, from_version: int = 0, *, chunk_size: int = 256
     ) -> EventIterator: ...
     def iter_log(self, from_position: int = 0, *, chunk_size: int = 256) -> EventIterator: ...
     def query(
         self,
-        stream: Name,
-        from_id: Optional[Name] = None,
-        to_id: Optional[Name] = None,
+        stream: _Name,
+        from_id: Optional[_Name] = None,
+        to_id: Optional[_Name] = None,
         *,
         chunk_size: int = 256,
     ) -> EventIterator: ...
-    def get(self, id: Name) -> Optional[Event]: ...
-    def contains(self, id: Name) -> bool: ...
-    def __contains__(self, id: object) -> bool: ...
-    def stream_head(self, stream: Name) -> Optional[StreamHead]: ...
+    def get(self, id: _Name) -> Optional[Event]: ...
+    def contains(self, id: _Name) -> bool: ...
+    def __contains__(self, id: object, /) -> bool: ...
+    def stream_head(self, stream: _Name) -> Optional[StreamHead]: ...
     def next_position(self) -> int: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *args: object) -> Literal[False]: ...
 
+@final
 class ServerConfig:
     """A configuration of the server, as the core interprets it."""
 

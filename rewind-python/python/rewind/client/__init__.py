@@ -17,7 +17,7 @@ Event ids are `bytes`; an id given as `str` is encoded as UTF-8.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 import zmq
 
@@ -51,7 +51,7 @@ def _recv_more(socket: Any) -> bool:
 
 def _real_query(
     socket: Any, from_: Optional[EventId], to: Optional[EventId]
-) -> Tuple[bool, list]:
+) -> Tuple[bool, List[Tuple[bytes, bytes]]]:
     """Sends one QUERY and reads its reply.
 
     Returns `(done, events)`: `done` is False when the server capped the
@@ -63,7 +63,7 @@ def _real_query(
     socket.send(_id_frame(to))
 
     done = False
-    events = []
+    events: List[Tuple[bytes, bytes]] = []
     while True:
         frame = socket.recv()
         if frame == b"END" and not _recv_more(socket):

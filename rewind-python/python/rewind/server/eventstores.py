@@ -314,7 +314,7 @@ class LMDBEventStore(_NativeEventStore):
             ("map-size-limit", "initial-map-size"),
             options,
         )
-        sizes = {}
+        sizes: Dict[str, Optional[int]] = {"map_size_limit": None, "initial_map_size": None}
         for option in ("map-size-limit", "initial-map-size"):
             if option in options:
                 size = _native._parse_size(str(options[option]))
@@ -325,7 +325,11 @@ class LMDBEventStore(_NativeEventStore):
                         )
                     )
                 sizes[option.replace("-", "_")] = size
-        return LMDBEventStore(options["path"], **sizes)
+        return LMDBEventStore(
+            options["path"],
+            map_size_limit=sizes["map_size_limit"],
+            initial_map_size=sizes["initial_map_size"],
+        )
 
 
 class SQLiteEventStore(EventStore):
@@ -459,7 +463,7 @@ class SQLiteEventStore(EventStore):
     def count(self) -> int:
         """The number of events in the database."""
         with self._lock:
-            return self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            return int(self._conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
         """Close the database and record its checksum."""
@@ -755,6 +759,13 @@ class RotatedEventStore(EventStore):
     ) -> Iterator[EventTuple]:
         if batchno == self.batchno:
             return iter(self._current().get_events(from_, to))
+        if from_ is not None and to is not None:
+            # Let the file's store check the order now, not when iterated.
+            store = self._open_event_store(batchno)
+            try:
+                store.get_events(from_, to)
+            finally:
+                store.close()
         return self._closed_batch(batchno, from_, to)
 
     def _closed_batch(

@@ -108,8 +108,9 @@ def _ready(line: str) -> None:
     _logger.info("%s", line)
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived."""
+class _Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` on the way (a logging handler, say) swallows it."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -204,8 +205,8 @@ def _apply_options(config: configparser.ConfigParser, args: argparse.Namespace) 
         config.set(section, "path", args.data_dir.replace("%", "%%"))
         config.set(general, "storage-backend", section)
     if args.map_size_limit is not None:
-        section = config.get(general, "storage-backend", fallback=None)
-        if section is None or not config.get(section, "class", fallback="").endswith(
+        section = config.get(general, "storage-backend", fallback="")
+        if not section or not config.get(section, "class", fallback="").endswith(
             "LMDBEventStore"
         ):
             raise rconfig.ConfigurationError("--map-size-limit applies to an LMDB store only")
