@@ -1,0 +1,340 @@
+//! The Rewind benchmark: each Rewind figure beside the raw baseline it is
+//! bounded by, measured by the same program on the same machine.
+//!
+//! | figure | Rewind | baseline |
+//! |--------|--------|----------|
+//! | 1 | v1 `PUBLISH`, one REQ client, durable | ZeroMQ REQ/REP round trip + one durable LMDB commit per request |
+//! | 2 | v1 `PUBLISH`, 32 REQ clients, durable | figure 1 (group commit should give 10×) |
+//! | 3 | v2 `PUBLISH`, 8 DEALERs × 1000 in flight, durable | ZeroMQ DEALER/ROUTER echo, same clients, no storage |
+//! | 4 | v2 streamed `QUERY` of a stream of N events | ZeroMQ PUB/SUB of N messages of the same frames |
+//! | 5 | `Store::read_log` over N events | LMDB cursor scan of N records of the same size |
+//! | 6 | `Store::append` of 100 events per call, durable | LMDB, 100 puts per durable transaction |
+//!
+//! Every measurement runs several times, Rewind and baseline interleaved
+//! (their order alternating from one repetition to the next), and the
+//! report gives medians: the machine is shared and noisy.
+//!
+//! The modules: [`machine`] describes the host, [`net`] holds the ZeroMQ
+//! figures (1 to 4), [`embedded`] the Rust API figures (5 and 6), and
+//! [`report`] the table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub mod embedded;
+pub mod machine;
+pub mod net;
+pub mod report;
+
+/// Any failure of a benchmark: it stops the run.
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+/// The result of a benchmark step.
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// What to measure, and how long.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Repetitions of every measurement; the report gives medians.
+    pub reps: usize,
+    /// How long each timed publish/append measurement runs.
+    pub window: Duration,
+    /// Events in the streamed query and the log scan (figures 4 and 5).
+    pub events: usize,
+    /// Concurrent REQ clients of figure 2.
+    pub v1_clients: usize,
+    /// DEALER clients of figure 3.
+    pub dealers: usize,
+    /// Requests each DEALER keeps in flight in figure 3.
+    pub in_flight: usize,
+    /// Events per append call (and puts per transaction) in figure 6.
+    pub batch: usize,
+    /// Bytes of event data everywhere.
+    pub payload: usize,
+    /// Where the LMDB directories go (a temporary directory under it);
+    /// `None` for the system's temporary directory.
+    pub dir: Option<PathBuf>,
+    /// The figures to run (1 to 6); empty for all. Figure 2 brings figure 1.
+    pub only: Vec<usize>,
+}
+
+impl Settings {
+    /// The full benchmark: 5 repetitions, 2 s windows, 1,000,000 events.
+    pub fn full() -> Settings {
+        Settings {
+            reps: 5,
+            window: Duration::from_secs(2),
+            events: 1_000_000,
+            v1_clients: 32,
+            dealers: 8,
+            in_flight: 1000,
+            batch: 100,
+            payload: 32,
+            dir: None,
+            only: Vec::new(),
+        }
+    }
+
+    /// A quick look: 3 repetitions, 0.5 s windows, 100,000 events.
+    pub fn quick() -> Settings {
+        Settings {
+            reps: 3,
+            window: Duration::from_millis(500),
+            events: 100_000,
+            ..Settings::full()
+        }
+    }
+
+    /// Every code path at a tiny size, for the smoke test.
+    pub fn smoke() -> Settings {
+        Settings {
+            reps: 1,
+            window: Duration::from_millis(150),
+            events: 2_000,
+            v1_clients: 4,
+            dealers: 2,
+            in_flight: 50,
+            batch: 10,
+            ..Settings::full()
+        }
+    }
+}
+
+/// One row of the report: a Rewind figure and the baseline it is held to.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// The figure's number, 1 to 6.
+    pub number: usize,
+    /// What Rewind does.
+    pub name: String,
+    /// What the baseline does.
+    pub baseline_name: String,
+    /// Rewind's rate in each repetition, events per second.
+    pub rewind: Vec<f64>,
+    /// The baseline's rate in each repetition, events per second.
+    pub baseline: Vec<f64>,
+    /// The least acceptable ratio Rewind / baseline.
+    pub target: f64,
+}
+
+impl Figure {
+    fn new(number: usize, name: String, baseline_name: String, target: f64) -> Figure {
+        Figure {
+            number,
+            name,
+            baseline_name,
+            rewind: Vec::new(),
+            baseline: Vec::new(),
+            target,
+        }
+    }
+
+    /// The median of Rewind's rates.
+    pub fn rewind_median(&self) -> f64 {
+        median(&self.rewind)
+    }
+
+    /// The median of the baseline's rates.
+    pub fn baseline_median(&self) -> f64 {
+        median(&self.baseline)
+    }
+
+    /// Rewind's median over the baseline's median.
+    pub fn ratio(&self) -> f64 {
+        self.rewind_median() / self.baseline_median()
+    }
+
+    /// Whether the ratio meets the target.
+    pub fn passes(&self) -> bool {
+        self.ratio() >= self.target
+    }
+}
+
+/// The median of `xs` (the mean of the middle two for an even count); NaN
+/// when empty.
+pub fn median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs every figure `settings.reps` times and returns the six figures.
+/// `progress` hears one line per measurement.
+pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    let s = settings;
+    let scratch = match &s.dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("rewind-bench-")
+            .tempdir_in(d)?,
+        None => tempfile::Builder::new().prefix("rewind-bench-").tempdir()?,
+    };
+    let root = scratch.path();
+    let mut figs = vec![
+        Figure::new(
+            1,
+            "v1 PUBLISH, 1 REQ client, durable".into(),
+            "ZeroMQ REQ/REP + 1 durable LMDB commit per request".into(),
+            0.8,
+        ),
+        Figure::new(
+            2,
+            format!("v1 PUBLISH, {} REQ clients, durable", s.v1_clients),
+            "figure 1 (v1 PUBLISH, 1 REQ client)".into(),
+            10.0,
+        ),
+        Figure::new(
+            3,
+            format!(
+                "v2 PUBLISH, {} DEALERs x {} in flight, durable",
+                s.dealers, s.in_flight
+            ),
+            "ZeroMQ DEALER/ROUTER echo, same clients, no storage".into(),
+            0.2,
+        ),
+        Figure::new(
+            4,
+            format!("v2 streamed QUERY of {} events", s.events),
+            format!("ZeroMQ PUB/SUB of {} messages, same frames", s.events),
+            0.5,
+        ),
+        Figure::new(
+            5,
+            format!("embedded read_log of {} events", s.events),
+            format!("LMDB cursor scan of {} records, same size", s.events),
+            0.5,
+        ),
+        Figure::new(
+            6,
+            format!("embedded durable append, {} events/call", s.batch),
+            format!("LMDB, {} puts per durable transaction", s.batch),
+            0.7,
+        ),
+    ];
+
+    let on = |i: usize| s.only.is_empty() || s.only.contains(&i) || (i == 1 && s.only.contains(&2));
+    let loaded = if on(4) || on(5) {
+        progress(&format!(
+            "preparing {} events in a Rewind store and {} records in a raw LMDB database",
+            s.events, s.events
+        ));
+        let t = std::time::Instant::now();
+        let loaded = embedded::LoadedStore::create(&root.join("loaded"), s.events, s.payload)?;
+        let raw_scan = embedded::RawScanDb::create(
+            &root.join("raw-scan"),
+            s.events,
+            embedded::rewind_record_len(s.payload),
+        )?;
+        progress(&format!("prepared in {:.1} s", t.elapsed().as_secs_f64()));
+        Some((loaded, raw_scan))
+    } else {
+        None
+    };
+
+    let mut n = 0usize;
+    let mut dir = |name: &str| {
+        n += 1;
+        root.join(format!("{name}-{n}"))
+    };
+    for rep in 0..s.reps {
+        // Alternate which side goes first, so a drift in the machine's load
+        // does not favour one side.
+        let rewind_first = rep % 2 == 0;
+        let pair = |fig: &mut Figure,
+                    rewind: &mut dyn FnMut() -> Result<f64>,
+                    baseline: &mut dyn FnMut() -> Result<f64>,
+                    progress: &mut dyn FnMut(&str)|
+         -> Result<()> {
+            let (r, b) = if rewind_first {
+                let r = rewind()?;
+                (r, baseline()?)
+            } else {
+                let b = baseline()?;
+                (rewind()?, b)
+            };
+            progress(&format!(
+                "rep {}/{} {}: rewind {} /s, baseline {} /s",
+                rep + 1,
+                s.reps,
+                fig.name,
+                report::rate(r),
+                report::rate(b)
+            ));
+            fig.rewind.push(r);
+            fig.baseline.push(b);
+            Ok(())
+        };
+
+        if on(1) {
+            let (d1, d2) = (dir("v1-one"), dir("raw-reqrep"));
+            pair(
+                &mut figs[0],
+                &mut || net::v1_publish_rewind(&d1, 1, s.window, s.payload),
+                &mut || net::reqrep_lmdb_raw(&d2, s.window, s.payload),
+                progress,
+            )?;
+        }
+
+        if on(2) {
+            let d = dir("v1-many");
+            let r = net::v1_publish_rewind(&d, s.v1_clients, s.window, s.payload)?;
+            let one = *figs[0].rewind.last().expect("figure 1 ran");
+            progress(&format!(
+                "rep {}/{} {}: rewind {} /s (1 client: {} /s)",
+                rep + 1,
+                s.reps,
+                figs[1].name,
+                report::rate(r),
+                report::rate(one)
+            ));
+            figs[1].rewind.push(r);
+            figs[1].baseline.push(one);
+        }
+
+        if on(3) {
+            let d = dir("v2-publish");
+            pair(
+                &mut figs[2],
+                &mut || net::v2_publish_rewind(&d, s.dealers, s.in_flight, s.window, s.payload),
+                &mut || net::dealer_router_raw(s.dealers, s.in_flight, s.window, s.payload),
+                progress,
+            )?;
+        }
+
+        if let Some((loaded, raw_scan)) = &loaded {
+            if on(4) {
+                pair(
+                    &mut figs[3],
+                    &mut || net::v2_query_rewind(loaded),
+                    &mut || net::pubsub_raw(s.events, s.payload),
+                    progress,
+                )?;
+            }
+            if on(5) {
+                pair(
+                    &mut figs[4],
+                    &mut || loaded.read_log_rate(),
+                    &mut || raw_scan.scan_rate(),
+                    progress,
+                )?;
+            }
+        }
+
+        if on(6) {
+            let (d1, d2) = (dir("append"), dir("raw-append"));
+            pair(
+                &mut figs[5],
+                &mut || embedded::append_rewind(&d1, s.batch, s.window, s.payload),
+                &mut || embedded::append_raw(&d2, s.batch, s.window, s.payload),
+                progress,
+            )?;
+        }
+    }
+    Ok(figs.into_iter().filter(|f| !f.rewind.is_empty()).collect())
+}
