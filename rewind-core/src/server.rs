@@ -164,6 +164,7 @@ type Finished = Arc<(Mutex<Option<Result<ExitReason>>>, Condvar)>;
 /// A running server.
 pub struct Server {
     handle: StopHandle,
+    bound: ServerOptions,
     thread: Option<JoinHandle<()>>,
     finished: Finished,
 }
@@ -178,7 +179,17 @@ impl Server {
         options.validate()?;
         let ctx = zmq::Context::new();
         ctx.set_io_threads(options.zmq_io_threads)?;
-        let bind = |kind: zmq::SocketType, eps: &[String]| -> Result<Option<zmq::Socket>> {
+        let mut bound = ServerOptions {
+            query_endpoints: Vec::new(),
+            streaming_endpoints: Vec::new(),
+            command_endpoints: Vec::new(),
+            publish_endpoints: Vec::new(),
+            ..options.clone()
+        };
+        let bind = |kind: zmq::SocketType,
+                    eps: &[String],
+                    out: &mut Vec<String>|
+         -> Result<Option<zmq::Socket>> {
             if eps.is_empty() {
                 return Ok(None);
             }
@@ -196,13 +207,32 @@ impl Server {
             for ep in eps {
                 s.bind(ep)
                     .map_err(|e| Error::Config(format!("cannot bind endpoint {ep}: {e}")))?;
+                // The endpoint as bound: a wildcard port is resolved.
+                let last = s.get_last_endpoint()?.unwrap_or_else(|_| ep.clone());
+                out.push(last);
             }
             Ok(Some(s))
         };
-        let v1 = bind(zmq::ROUTER, &options.query_endpoints)?;
-        let v1_pub = bind(zmq::PUB, &options.streaming_endpoints)?;
-        let v2 = bind(zmq::ROUTER, &options.command_endpoints)?;
-        let v2_pub = bind(zmq::PUB, &options.publish_endpoints)?;
+        let v1 = bind(
+            zmq::ROUTER,
+            &options.query_endpoints,
+            &mut bound.query_endpoints,
+        )?;
+        let v1_pub = bind(
+            zmq::PUB,
+            &options.streaming_endpoints,
+            &mut bound.streaming_endpoints,
+        )?;
+        let v2 = bind(
+            zmq::ROUTER,
+            &options.command_endpoints,
+            &mut bound.command_endpoints,
+        )?;
+        let v2_pub = bind(
+            zmq::PUB,
+            &options.publish_endpoints,
+            &mut bound.publish_endpoints,
+        )?;
 
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let wake_ep = format!(
@@ -268,9 +298,17 @@ impl Server {
             .map_err(Error::Io)?;
         Ok(Server {
             handle,
+            bound,
             thread: Some(thread),
             finished,
         })
+    }
+
+    /// The options the server runs with, its endpoints as bound: an endpoint
+    /// given with a wildcard port (`tcp://127.0.0.1:*`) shows the port the
+    /// system chose.
+    pub fn bound_options(&self) -> &ServerOptions {
+        &self.bound
     }
 
     /// Asks the server to stop; see [`StopHandle::stop`].

@@ -153,7 +153,7 @@ fn run(args: &Args) -> Result<ExitReason, Error> {
     });
     eprintln!(
         "rewind is ready: serving {what} on {}",
-        config.server.describe()
+        server.bound_options().describe()
     );
     let reason = server.join();
     signal_handle.close();
