@@ -109,4 +109,11 @@ fn regressions() {
         Some(b"BYE"),
     );
     check(Protocol::V1, &[b"\n\r\0\x1b[31m".to_vec()], o, None);
+    // Fuzzer finding (parse_request, crash-9b6f1029): control bytes in an
+    // unknown request type are escaped, so the 64 quoted bytes of the frame
+    // become a reason of about 540 bytes (still one line).
+    let mut frame = vec![0x1a; 41];
+    frame.extend_from_slice(&[0xdf, 0xdf, 0xdf, 0xdf, 0x2b]);
+    frame.extend_from_slice(&[0x1a; 59]);
+    check(Protocol::V1, &[frame], o, Some(b"BYE"));
 }

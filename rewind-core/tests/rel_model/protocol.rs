@@ -65,8 +65,10 @@ pub fn check(proto: Protocol, frames: &[Vec<u8>], max: usize, codeword: Option<&
                 !text.contains('\n') && !text.contains('\r') && !text.contains('\0'),
                 "an error reason is one printable line: {text:?}"
             );
+            // The parser quotes at most 64 bytes of a frame, and escapes each
+            // unprintable byte in at most 8 characters.
             assert!(
-                text.len() <= 400,
+                text.len() <= 640,
                 "an error reason stays short: {} bytes",
                 text.len()
             );
