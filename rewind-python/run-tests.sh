@@ -30,9 +30,9 @@ vpy="$venv/bin/python"
 
 echo "-- building the wheel (cargo profile: $profile)"
 if [ "$profile" = "release" ]; then
-  "$venv/bin/maturin" build --release --manifest-path "$here/Cargo.toml" --out "$wheels"
+  "$venv/bin/maturin" build --release --manifest-path "$here/Cargo.toml" --interpreter "$vpy" --out "$wheels"
 else
-  "$venv/bin/maturin" build --profile "$profile" --manifest-path "$here/Cargo.toml" --out "$wheels"
+  "$venv/bin/maturin" build --profile "$profile" --manifest-path "$here/Cargo.toml" --interpreter "$vpy" --out "$wheels"
 fi
 "$vpy" -m pip install --quiet --disable-pip-version-check "$wheels"/rewind-*.whl
 

@@ -435,8 +435,10 @@ def test_synced_rotation_arguments() -> None:
 def test_synced_rotation_must_not_add_stores_after_writing(tmp_path: Path) -> None:
     store = _synced(tmp_path)
     store.add_event("a", b"1")
+    late = RotatedEventStore(SQLiteEventStore, str(tmp_path / "x"), "x")
     with pytest.raises(ValueError):
-        store.add_rotated_store(RotatedEventStore(SQLiteEventStore, str(tmp_path / "x"), "x"))
+        store.add_rotated_store(late)
+    late.close()
     store.close()
 
 
