@@ -180,6 +180,44 @@ pub enum StoreConfig {
     },
 }
 
+/// The data directory of the embedded default, relative to the current one.
+pub const DEFAULT_DATA_DIR: &str = "rewind-data";
+
+/// The store section of the embedded default, as
+/// [`embedded_default_sections`] writes it.
+pub const EMBEDDED_STORE_SECTION: &str = "rewind-command-line-store";
+
+/// The embedded default as the sections of a configuration file: both
+/// protocols on their default loopback endpoints and an LMDB store in
+/// [`DEFAULT_DATA_DIR`]. Front ends that take a configuration file start
+/// from these when given none; [`Config::embedded_default`] interprets them.
+pub fn embedded_default_sections() -> Vec<(String, Vec<(String, String)>)> {
+    use crate::server::{
+        DEFAULT_COMMAND_ENDPOINT, DEFAULT_PUBLISH_ENDPOINT, DEFAULT_QUERY_ENDPOINT,
+        DEFAULT_STREAMING_ENDPOINT,
+    };
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+    vec![
+        (
+            DEFAULT_SECTION.to_string(),
+            vec![
+                kv("query-bind-endpoint", DEFAULT_QUERY_ENDPOINT),
+                kv("streaming-bind-endpoint", DEFAULT_STREAMING_ENDPOINT),
+                kv("command-bind-endpoint", DEFAULT_COMMAND_ENDPOINT),
+                kv("publish-bind-endpoint", DEFAULT_PUBLISH_ENDPOINT),
+                kv("storage-backend", EMBEDDED_STORE_SECTION),
+            ],
+        ),
+        (
+            EMBEDDED_STORE_SECTION.to_string(),
+            vec![
+                kv("class", "rewind.server.eventstores.LMDBEventStore"),
+                kv("path", DEFAULT_DATA_DIR),
+            ],
+        ),
+    ]
+}
+
 /// A complete configuration: the server's options and its store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -219,6 +257,13 @@ fn class_name(class: &str) -> &str {
 }
 
 impl Config {
+    /// The configuration of `rewind` run without a configuration file.
+    pub fn embedded_default() -> Config {
+        let ini = Ini::from_sections(embedded_default_sections())
+            .expect("the embedded default is well-formed");
+        Config::from_ini(&ini).expect("the embedded default is valid")
+    }
+
     /// Interprets a configuration, in the order the original checked it.
     ///
     /// Errors: [`Error::Config`] for a missing `[general]`, a missing query
@@ -414,6 +459,16 @@ path=/srv/rewind/db.sqlite
         assert_eq!(ini.get("b", "shared"), None);
         assert_eq!(ini.get("a", "url"), None);
         assert_eq!(clean_value(" tcp://a:1;x "), "tcp://a:1;x");
+    }
+
+    #[test]
+    fn the_embedded_default_serves_lmdb_on_the_default_endpoints() {
+        let c = Config::embedded_default();
+        assert_eq!(c.server, ServerOptions::default());
+        assert_eq!(
+            c.store,
+            StoreConfig::Lmdb(LmdbOptions::new(DEFAULT_DATA_DIR))
+        );
     }
 
     #[test]

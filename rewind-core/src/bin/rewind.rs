@@ -6,11 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use rewind_core::config::{parse_size, split_endpoints, Config, Ini, StoreConfig};
 use rewind_core::lmdb::LmdbOptions;
-use rewind_core::server::{ExitReason, Server, ServerOptions};
+use rewind_core::server::{ExitReason, Server};
 use rewind_core::{Error, Store, StoreOptions};
-
-/// The data directory of the embedded default.
-const DEFAULT_DATA_DIR: &str = "rewind-data";
 
 /// Event storage and event proxy: persists events, broadcasts them over
 /// ZeroMQ and answers range queries.
@@ -66,10 +63,7 @@ fn config_from(args: &Args) -> Result<Config, Error> {
                 .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
             Config::from_ini(&Ini::parse(&text)?)?
         }
-        None => Config {
-            server: ServerOptions::default(),
-            store: StoreConfig::Lmdb(LmdbOptions::new(DEFAULT_DATA_DIR)),
-        },
+        None => Config::embedded_default(),
     };
     let s = &mut config.server;
     let endpoints = [
