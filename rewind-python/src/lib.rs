@@ -21,6 +21,14 @@ fn parse_size(text: &str) -> Option<usize> {
     rewind_core::config::parse_size(text)
 }
 
+/// The embedded default (what `rewind` serves without a configuration file)
+/// as configuration sections: `[(section, [(key, value), ...]), ...]`.
+#[pyfunction]
+#[pyo3(name = "_embedded_default_sections")]
+fn embedded_default_sections() -> Vec<(String, Vec<(String, String)>)> {
+    rewind_core::config::embedded_default_sections()
+}
+
 /// The native module: `rewind` re-exports everything public from it.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -38,5 +46,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::PyServerConfig>()?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(embedded_default_sections, m)?)?;
+    m.add("_DEFAULT_DATA_DIR", rewind_core::config::DEFAULT_DATA_DIR)?;
+    m.add(
+        "_EMBEDDED_STORE_SECTION",
+        rewind_core::config::EMBEDDED_STORE_SECTION,
+    )?;
     Ok(())
 }

@@ -25,9 +25,9 @@ from rewind.server import config as rconfig
 _logger = logging.getLogger(__name__)
 
 #: The LMDB directory the command serves when it is given no configuration.
-DEFAULT_DATA_DIR = "rewind-data"
+DEFAULT_DATA_DIR = _native._DEFAULT_DATA_DIR
 
-_CLI_STORE_SECTION = "rewind-command-line-store"
+_CLI_STORE_SECTION = _native._EMBEDDED_STORE_SECTION
 _LMDB_CLASS = "rewind.server.eventstores.LMDBEventStore"
 
 
@@ -165,15 +165,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_config() -> configparser.ConfigParser:
+    """The embedded default, as the core defines it."""
     config = configparser.ConfigParser(inline_comment_prefixes=(";",))
-    config[rconfig.DEFAULT_SECTION] = {
-        "query-bind-endpoint": "tcp://127.0.0.1:9090",
-        "streaming-bind-endpoint": "tcp://127.0.0.1:9091",
-        "command-bind-endpoint": "tcp://127.0.0.1:9002",
-        "publish-bind-endpoint": "tcp://127.0.0.1:9003",
-        "storage-backend": _CLI_STORE_SECTION,
-    }
-    config[_CLI_STORE_SECTION] = {"class": _LMDB_CLASS, "path": DEFAULT_DATA_DIR}
+    for section, options in _native._embedded_default_sections():
+        config[section] = dict(options)
     return config
 
 
