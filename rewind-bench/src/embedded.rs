@@ -151,58 +151,65 @@ impl Drop for RawScanDb {
     }
 }
 
-/// Figure 6: `Store::append` of `batch` events per call on a fresh LMDB
-/// store for `window`; events/s.
-pub fn append_rewind(
-    path: &Path,
+/// Figure 6 and its baseline, in alternating slices: `Store::append` of
+/// `batch` events per call on a fresh LMDB store at `rewind_path`, and raw
+/// LMDB transactions of `batch` puts, committed durably, in a fresh
+/// database at `raw_path`. Returns (Rewind, baseline) in events/s.
+pub fn append_vs_raw(
+    rewind_path: &Path,
+    raw_path: &Path,
     batch: usize,
     window: Duration,
     payload_len: usize,
-) -> Result<f64> {
-    let store = Store::open_lmdb(path)?;
+) -> Result<(f64, f64)> {
     let data = payload(payload_len);
-    let events = || (0..batch).map(|_| NewEvent::new(data.clone())).collect();
-    store.append(STREAM, events(), ExpectedVersion::Any)?; // warm-up
-    let mut n = 0usize;
-    let t = Instant::now();
-    while t.elapsed() < window {
-        store.append(STREAM, events(), ExpectedVersion::Any)?;
-        n += batch;
-    }
-    let dt = t.elapsed();
-    store.close()?;
-    drop(store);
-    std::fs::remove_dir_all(path)?;
-    Ok(rate(n, dt))
-}
-
-/// Figure 6's baseline: raw LMDB, `batch` puts per durable transaction,
-/// for `window`; puts/s.
-pub fn append_raw(path: &Path, batch: usize, window: Duration, payload_len: usize) -> Result<f64> {
-    let env = raw_env(path)?;
+    let store = Store::open_lmdb(rewind_path)?;
+    let append = || -> Result<()> {
+        let events = (0..batch).map(|_| NewEvent::new(data.clone())).collect();
+        store.append(STREAM, events, ExpectedVersion::Any)?;
+        Ok(())
+    };
+    let env = raw_env(raw_path)?;
     let db = env.open_db(None)?;
-    let data = payload(payload_len);
-    let mut k = 0u64;
-    let txn_of_puts = |k: &mut u64| -> Result<()> {
+    let mut key = 0u64;
+    let mut raw_txn = || -> Result<()> {
         let mut txn = env.begin_rw_txn()?;
         for _ in 0..batch {
-            txn.put(db, &k.to_be_bytes(), &data, WriteFlags::APPEND)?;
-            *k += 1;
+            txn.put(db, &key.to_be_bytes(), &data, WriteFlags::APPEND)?;
+            key += 1;
         }
         txn.commit()?;
         Ok(())
     };
-    txn_of_puts(&mut k)?; // warm-up
-    let mut n = 0usize;
-    let t = Instant::now();
-    while t.elapsed() < window {
-        txn_of_puts(&mut k)?;
-        n += batch;
-    }
-    let dt = t.elapsed();
+    append()?; // warm-up
+    raw_txn()?;
+    let rates = crate::interleave(
+        window,
+        &mut |d| {
+            let t = Instant::now();
+            let mut n = 0;
+            while t.elapsed() < d {
+                append()?;
+                n += batch;
+            }
+            Ok(n)
+        },
+        &mut |d| {
+            let t = Instant::now();
+            let mut n = 0;
+            while t.elapsed() < d {
+                raw_txn()?;
+                n += batch;
+            }
+            Ok(n)
+        },
+    );
+    store.close()?;
+    drop(store);
     drop(env);
-    std::fs::remove_dir_all(path)?;
-    Ok(rate(n, dt))
+    std::fs::remove_dir_all(rewind_path)?;
+    std::fs::remove_dir_all(raw_path)?;
+    rates
 }
 
 /// `n` per `dt`, per second.

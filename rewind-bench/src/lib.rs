@@ -19,7 +19,7 @@
 //! [`report`] the table.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod embedded;
 pub mod machine;
@@ -138,9 +138,17 @@ impl Figure {
         median(&self.baseline)
     }
 
-    /// Rewind's median over the baseline's median.
+    /// The median of the per-repetition ratios Rewind / baseline. Each
+    /// repetition measures both sides under the same load on the machine,
+    /// so their ratio is steadier than either rate.
     pub fn ratio(&self) -> f64 {
-        self.rewind_median() / self.baseline_median()
+        let ratios: Vec<f64> = self
+            .rewind
+            .iter()
+            .zip(&self.baseline)
+            .map(|(r, b)| r / b)
+            .collect();
+        median(&ratios)
     }
 
     /// Whether the ratio meets the target.
@@ -163,6 +171,47 @@ pub fn median(xs: &[f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// How long one side runs before the other takes its turn, in the figures
+/// measured in alternating slices.
+pub const SLICE: Duration = Duration::from_millis(100);
+
+/// Runs `a` and `b` in alternating slices (A B, B A, A B, ...) until each
+/// has run for about `window`, so that both see the same machine: on a
+/// shared host the disk and CPUs slow down and speed up by the second.
+/// Each closure runs for the duration it is given and returns how many
+/// events it handled; returns the rates of `a` and `b`, events/s.
+pub fn interleave(
+    window: Duration,
+    a: &mut dyn FnMut(Duration) -> Result<usize>,
+    b: &mut dyn FnMut(Duration) -> Result<usize>,
+) -> Result<(f64, f64)> {
+    let slices = (window.as_secs_f64() / SLICE.as_secs_f64())
+        .round()
+        .max(2.0) as u32;
+    let slice = window / slices;
+    let (mut na, mut nb) = (0, 0);
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    let timed = |f: &mut dyn FnMut(Duration) -> Result<usize>,
+                 n: &mut usize,
+                 t: &mut Duration|
+     -> Result<()> {
+        let start = Instant::now();
+        *n += f(slice)?;
+        *t += start.elapsed();
+        Ok(())
+    };
+    for i in 0..slices {
+        if i % 2 == 0 {
+            timed(a, &mut na, &mut ta)?;
+            timed(b, &mut nb, &mut tb)?;
+        } else {
+            timed(b, &mut nb, &mut tb)?;
+            timed(a, &mut na, &mut ta)?;
+        }
+    }
+    Ok((embedded::rate(na, ta), embedded::rate(nb, tb)))
 }
 
 /// Runs every figure `settings.reps` times and returns the six figures.
@@ -246,6 +295,20 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
         // Alternate which side goes first, so a drift in the machine's load
         // does not favour one side.
         let rewind_first = rep % 2 == 0;
+        let record = |fig: &mut Figure, r: f64, b: f64, progress: &mut dyn FnMut(&str)| {
+            progress(&format!(
+                "rep {}/{} {}: rewind {} /s, baseline {} /s",
+                rep + 1,
+                s.reps,
+                fig.name,
+                report::rate(r),
+                report::rate(b)
+            ));
+            fig.rewind.push(r);
+            fig.baseline.push(b);
+        };
+        // The figures measured in one go each: Rewind and baseline take
+        // turns, the first one alternating from one repetition to the next.
         let pair = |fig: &mut Figure,
                     rewind: &mut dyn FnMut() -> Result<f64>,
                     baseline: &mut dyn FnMut() -> Result<f64>,
@@ -258,27 +321,14 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
                 let b = baseline()?;
                 (rewind()?, b)
             };
-            progress(&format!(
-                "rep {}/{} {}: rewind {} /s, baseline {} /s",
-                rep + 1,
-                s.reps,
-                fig.name,
-                report::rate(r),
-                report::rate(b)
-            ));
-            fig.rewind.push(r);
-            fig.baseline.push(b);
+            record(fig, r, b, progress);
             Ok(())
         };
 
         if on(1) {
             let (d1, d2) = (dir("v1-one"), dir("raw-reqrep"));
-            pair(
-                &mut figs[0],
-                &mut || net::v1_publish_rewind(&d1, 1, s.window, s.payload),
-                &mut || net::reqrep_lmdb_raw(&d2, s.window, s.payload),
-                progress,
-            )?;
+            let (r, b) = net::v1_publish_one_vs_raw(&d1, &d2, s.window, s.payload)?;
+            record(&mut figs[0], r, b, progress);
         }
 
         if on(2) {
@@ -328,12 +378,8 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
 
         if on(6) {
             let (d1, d2) = (dir("append"), dir("raw-append"));
-            pair(
-                &mut figs[5],
-                &mut || embedded::append_rewind(&d1, s.batch, s.window, s.payload),
-                &mut || embedded::append_raw(&d2, s.batch, s.window, s.payload),
-                progress,
-            )?;
+            let (r, b) = embedded::append_vs_raw(&d1, &d2, s.batch, s.window, s.payload)?;
+            record(&mut figs[5], r, b, progress);
         }
     }
     Ok(figs.into_iter().filter(|f| !f.rewind.is_empty()).collect())

@@ -2,11 +2,9 @@
 //! ZeroMQ (and LMDB) chains it is bounded by. Rewind and its baseline are
 //! driven by the same client code.
 
-use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,24 +22,6 @@ const POLL_MS: i32 = 50;
 /// The id the raw servers and publisher send: as long as a generated id.
 const FAKE_ID: &[u8; 36] = b"01890a5d-ac96-774b-bcce-b302099a8057";
 
-/// A loopback TCP port nobody listens on now, and that this process has
-/// not handed out before.
-pub fn free_port() -> Result<u16> {
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    for _ in 0..100 {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut g = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if g.get_or_insert_with(HashSet::new).insert(port) {
-            return Ok(port);
-        }
-    }
-    Err("no free loopback port".into())
-}
-
-fn tcp() -> Result<String> {
-    Ok(format!("tcp://127.0.0.1:{}", free_port()?))
-}
-
 /// Rewind's server, in-process, on `store`, with all four endpoints bound on
 /// fresh loopback ports (the shipped configuration).
 struct RunningServer {
@@ -52,29 +32,28 @@ struct RunningServer {
 
 impl RunningServer {
     fn start(store: &Store) -> Result<RunningServer> {
-        let mut last = None;
-        // A port picked as free may be taken by someone else before the
-        // bind: try again with new ones.
-        for _ in 0..5 {
-            let opts = ServerOptions {
-                query_endpoints: vec![tcp()?],
-                streaming_endpoints: vec![tcp()?],
-                command_endpoints: vec![tcp()?],
-                publish_endpoints: vec![tcp()?],
-                ..ServerOptions::default()
-            };
-            match Server::start(store.clone(), opts.clone()) {
-                Ok(server) => {
-                    return Ok(RunningServer {
-                        server: Some(server),
-                        query: opts.query_endpoints[0].clone(),
-                        command: opts.command_endpoints[0].clone(),
-                    })
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(format!("cannot start the server: {}", last.expect("tried")).into())
+        let any = || vec!["tcp://127.0.0.1:*".to_owned()];
+        let opts = ServerOptions {
+            query_endpoints: any(),
+            streaming_endpoints: any(),
+            command_endpoints: any(),
+            publish_endpoints: any(),
+            ..ServerOptions::default()
+        };
+        let server = Server::start(store.clone(), opts)?;
+        let bound = server.bound_options();
+        let (query, command) = match (
+            bound.query_endpoints.first(),
+            bound.command_endpoints.first(),
+        ) {
+            (Some(q), Some(c)) => (q.clone(), c.clone()),
+            _ => return Err("the server did not report its endpoints".into()),
+        };
+        Ok(RunningServer {
+            server: Some(server),
+            query,
+            command,
+        })
     }
 
     fn stop(mut self) -> Result<()> {
@@ -178,7 +157,7 @@ fn combine(threads: Vec<thread::JoinHandle<Result<(usize, Instant, Instant)>>>) 
     Ok(embedded::rate(total, e - s))
 }
 
-/// Figures 1 and 2: v1 `PUBLISH` from `clients` REQ clients to Rewind's
+/// Figure 2: v1 `PUBLISH` from `clients` REQ clients to Rewind's
 /// server on a fresh durable LMDB store at `path`; events/s.
 pub fn v1_publish_rewind(
     path: &Path,
@@ -196,50 +175,139 @@ pub fn v1_publish_rewind(
     r
 }
 
-/// Figure 1's baseline: a REP server thread that, for each request, puts
-/// its data into a raw LMDB database at `path`, commits durably and
-/// replies `PUBLISHED`; one REQ client (the same client code); requests/s.
-pub fn reqrep_lmdb_raw(path: &Path, window: Duration, payload_len: usize) -> Result<f64> {
-    let env = embedded::raw_env(path)?;
-    let db = env.open_db(None)?;
-    let ctx = zmq::Context::new();
-    let rep = ctx.socket(zmq::REP)?;
-    rep.set_linger(0)?;
-    rep.set_rcvtimeo(POLL_MS)?;
-    rep.bind("tcp://127.0.0.1:*")?;
-    let ep = rep
-        .get_last_endpoint()?
-        .map_err(|_| "endpoint is not UTF-8")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = stop.clone();
-        thread::spawn(move || -> Result<()> {
-            let mut key = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let frames = match rep.recv_multipart(0) {
-                    Ok(f) => f,
-                    Err(zmq::Error::EAGAIN) => continue,
-                    Err(e) => return Err(e.into()),
-                };
-                let mut txn = env.begin_rw_txn()?;
-                txn.put(
-                    db,
-                    &key.to_be_bytes(),
-                    &frames[frames.len() - 1],
-                    WriteFlags::APPEND,
-                )?;
-                txn.commit()?;
-                key += 1;
-                rep.send(&b"PUBLISHED"[..], 0)?;
-            }
-            Ok(())
+/// A REQ client that publishes one event per round trip.
+struct ReqPublisher {
+    sock: zmq::Socket,
+    msg: zmq::Message,
+    data: Vec<u8>,
+}
+
+impl ReqPublisher {
+    fn connect(ctx: &zmq::Context, ep: &str, payload_len: usize) -> Result<ReqPublisher> {
+        let mut p = ReqPublisher {
+            sock: client(ctx, zmq::REQ, ep)?,
+            msg: zmq::Message::new(),
+            data: payload(payload_len),
+        };
+        p.publish()?; // connects and warms up
+        Ok(p)
+    }
+
+    fn publish(&mut self) -> Result<()> {
+        self.sock.send(&b"PUBLISH"[..], zmq::SNDMORE)?;
+        self.sock.send(&self.data[..], 0)?;
+        let kind = recv_kind(&self.sock, &mut self.msg, false)?;
+        if kind != b"PUBLISHED" {
+            return Err(format!("unexpected reply {:?}", String::from_utf8_lossy(&kind)).into());
+        }
+        Ok(())
+    }
+
+    /// Publishes for `d`; returns how many events.
+    fn run_for(&mut self, d: Duration) -> Result<usize> {
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed() < d {
+            self.publish()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// A REP server thread that, for each request, puts its data into a raw
+/// LMDB database (one put, one durable commit) and replies `PUBLISHED`.
+struct RawRepServer {
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<Result<()>>>,
+}
+
+impl RawRepServer {
+    fn start(ctx: &zmq::Context, path: &Path) -> Result<RawRepServer> {
+        let env = embedded::raw_env(path)?;
+        let db = env.open_db(None)?;
+        let rep = ctx.socket(zmq::REP)?;
+        rep.set_linger(0)?;
+        rep.set_rcvtimeo(POLL_MS)?;
+        rep.bind("tcp://127.0.0.1:*")?;
+        let endpoint = rep
+            .get_last_endpoint()?
+            .map_err(|_| "endpoint is not UTF-8")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            thread::spawn(move || -> Result<()> {
+                let mut key = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let frames = match rep.recv_multipart(0) {
+                        Ok(f) => f,
+                        Err(zmq::Error::EAGAIN) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let data = frames.last().ok_or("an empty request")?;
+                    let mut txn = env.begin_rw_txn()?;
+                    txn.put(db, &key.to_be_bytes(), data, WriteFlags::APPEND)?;
+                    txn.commit()?;
+                    key += 1;
+                    rep.send(&b"PUBLISHED"[..], 0)?;
+                }
+                Ok(())
+            })
+        };
+        Ok(RawRepServer {
+            endpoint,
+            stop,
+            thread: Some(thread),
         })
-    };
-    let r = run_req_clients(&ep, 1, window, payload_len);
-    stop.store(true, Ordering::Relaxed);
-    server.join().map_err(|_| "the REP thread panicked")??;
-    std::fs::remove_dir_all(path)?;
-    r
+    }
+
+    fn stop(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| "the REP thread panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RawRepServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Figure 1 and its baseline, in alternating slices: v1 `PUBLISH` from one
+/// REQ client to Rewind's server on a fresh durable LMDB store at
+/// `rewind_path`, and the same client code against a REP thread that makes
+/// one durable LMDB commit per request in a fresh database at `raw_path`.
+/// Returns (Rewind, baseline) in events/s.
+pub fn v1_publish_one_vs_raw(
+    rewind_path: &Path,
+    raw_path: &Path,
+    window: Duration,
+    payload_len: usize,
+) -> Result<(f64, f64)> {
+    let store = Store::open_lmdb(rewind_path)?;
+    let server = RunningServer::start(&store)?;
+    let ctx = zmq::Context::new();
+    let raw = RawRepServer::start(&ctx, raw_path)?;
+    let mut rewind_client = ReqPublisher::connect(&ctx, &server.query, payload_len)?;
+    let mut raw_client = ReqPublisher::connect(&ctx, &raw.endpoint, payload_len)?;
+    let rates = crate::interleave(window, &mut |d| rewind_client.run_for(d), &mut |d| {
+        raw_client.run_for(d)
+    });
+    drop((rewind_client, raw_client));
+    raw.stop()?;
+    server.stop()?;
+    store.close()?;
+    drop(store);
+    std::fs::remove_dir_all(rewind_path)?;
+    std::fs::remove_dir_all(raw_path)?;
+    rates
 }
 
 /// `dealers` DEALER clients, one thread each, each keeping `in_flight`

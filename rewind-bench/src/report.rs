@@ -47,6 +47,10 @@ pub fn table(figs: &[Figure]) -> String {
             if f.passes() { "pass" } else { "FAIL" }
         );
     }
+    let _ = writeln!(
+        out,
+        "ratio: the median of the per-repetition ratios (both sides of a repetition run under the same load)"
+    );
     let _ = writeln!(out, "\nbaselines:");
     for f in figs {
         let _ = writeln!(out, "  {}. {}", f.number, f.baseline_name);
@@ -59,12 +63,18 @@ pub fn table(figs: &[Figure]) -> String {
     for f in figs {
         let _ = writeln!(
             out,
-            "  {}. Rewind {} (median {}), baseline {} (median {})",
+            "  {}. Rewind {} (median {}), baseline {} (median {}), ratios {}",
             f.number,
             spread(&f.rewind),
             rate(median(&f.rewind)),
             spread(&f.baseline),
             rate(median(&f.baseline)),
+            f.rewind
+                .iter()
+                .zip(&f.baseline)
+                .map(|(r, b)| format!("{:.2}", r / b))
+                .collect::<Vec<_>>()
+                .join(" "),
         );
     }
     out
