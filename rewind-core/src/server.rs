@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::protocol::{self, parse_request, ParseOptions, Protocol, Request};
 use crate::store::{CommittedAppend, ListenerId};
@@ -282,6 +282,9 @@ impl Server {
             exit: None,
             in_flight: 0,
             next_epoch: 0,
+            sent: 0,
+            pollout: true,
+            last_retry: Instant::now(),
         };
         let done = finished.clone();
         let thread = std::thread::Builder::new()
@@ -417,6 +420,10 @@ enum Sent {
     Gone,
 }
 
+/// How often peers blocked at the high-water mark are retried when POLLOUT
+/// cannot tell that their pipe drained.
+const BLOCKED_RETRY: Duration = Duration::from_millis(2);
+
 /// Events sent per peer before others get their turn.
 const STREAM_BUDGET: usize = 512;
 /// Messages read from one socket before others get their turn.
@@ -445,6 +452,12 @@ struct Core {
     in_flight: usize,
     /// The epoch of the newest peer.
     next_epoch: u64,
+    /// Messages sent to peers so far (to tell whether a retry moved any).
+    sent: u64,
+    /// Whether blocked peers wait for POLLOUT (else for a timer).
+    pollout: bool,
+    /// When blocked peers were last retried.
+    last_retry: Instant,
 }
 
 fn idx(p: Protocol) -> usize {
@@ -505,15 +518,20 @@ impl Core {
                 if accepting {
                     ev |= zmq::POLLIN;
                 }
-                if !self.blocked[i].is_empty() {
+                if self.pollout && !self.blocked[i].is_empty() {
                     ev |= zmq::POLLOUT;
                 }
                 items.push(s.as_poll_item(ev));
                 which.push(i);
             }
         }
+        let any_blocked = self.blocked.iter().any(|b| !b.is_empty());
+        let timed_retry = any_blocked && !self.pollout;
         let timeout = if !self.runnable.is_empty() {
             0
+        } else if timed_retry {
+            let left = BLOCKED_RETRY.saturating_sub(self.last_retry.elapsed());
+            left.as_millis() as i64
         } else if self.stopping() {
             100
         } else {
@@ -543,19 +561,22 @@ impl Core {
             if readable[i] && accepting {
                 self.read_requests(i)?;
             }
-            if writable[i] {
-                let blocked = std::mem::take(&mut self.blocked[i]);
-                let n = blocked.len();
-                for key in blocked {
+            let due = timed_retry && self.last_retry.elapsed() >= BLOCKED_RETRY;
+            if !self.blocked[i].is_empty() && (writable[i] || due) {
+                let before = self.sent;
+                for key in std::mem::take(&mut self.blocked[i]) {
                     if let Some(p) = self.peers.get_mut(&key) {
                         p.blocked = false;
                     }
                     self.pump(&key);
                 }
-                if self.blocked[i].len() == n && n > 0 {
-                    // Another peer was writable, not ours: do not spin.
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+                // A ROUTER is writable when any peer's pipe has room. While
+                // retries move messages, a blocked peer's pipe is draining and
+                // POLLOUT tells when; once a retry moves nothing, the room was
+                // another peer's, and blocked peers are retried on a timer
+                // instead, so the loop neither spins nor sleeps.
+                self.pollout = self.sent != before;
+                self.last_retry = Instant::now();
             }
         }
         let rounds = self.runnable.len();
@@ -742,6 +763,7 @@ impl Core {
                         match send_frames(socket, &peer.envelope, &frames) {
                             Sent::Yes => {
                                 msgs.pop_front();
+                                self.sent += 1;
                             }
                             Sent::WouldBlock => {
                                 peer.blocked = true;
@@ -826,6 +848,7 @@ impl Core {
                         }
                     });
                     *next += sent as u64;
+                    self.sent += sent as u64;
                     budget -= sent.min(budget);
                     match (read, outcome) {
                         (Err(e), _) => {

@@ -297,14 +297,11 @@ fn req_rate(ctx: &zmq::Context, server: &Server, n: usize) -> f64 {
 /// A v2 client that asks for a long QUERY and then does not read its reply
 /// must not slow down anyone else.
 ///
-/// Fails as of this writing: server.rs polls its ROUTER for POLLOUT while a
-/// peer is blocked; a ROUTER reports POLLOUT when *any* peer's pipe has room,
-/// so the loop wakes at once, finds the stalled peer still blocked and
-/// sleeps 1 ms, on every iteration: every other client then gets at most
-/// one turn per millisecond (measured: REQ publishes fall from ~8,000/s to
-/// ~430/s). Run with `--ignored`; remove the `ignore` once fixed.
+/// Regression: the server polled its ROUTER for POLLOUT while a peer was
+/// blocked; a ROUTER reports POLLOUT when *any* peer's pipe has room, so the
+/// loop woke at once, found the stalled peer still blocked and slept 1 ms on
+/// every iteration (REQ publishes fell from ~8,000/s to ~430/s).
 #[test]
-#[ignore = "known server.rs bug: a stalled v2 QUERY reader throttles the server loop (1 ms sleep per poll)"]
 fn stalled_query_reader_never_slows_down_other_clients() {
     let server = ServerSpec::in_memory().start();
     let ctx = zmq::Context::new();
