@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use lmdb::{
-    Cursor, Database, DatabaseFlags, Environment, EnvironmentFlags, RoTransaction, RwTransaction,
-    Transaction, WriteFlags,
+    Cursor, Database, DatabaseFlags, Environment, EnvironmentFlags, RoCursor, RoTransaction,
+    RwTransaction, Transaction, WriteFlags,
 };
 
 use crate::backend::{plan_batch, AppendOutcome, AppendRequest, Backend, StoreView, Visitor};
@@ -86,10 +86,14 @@ fn read_u64(b: &[u8]) -> Result<u64> {
 
 fn stream_key(stream: &[u8], version: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(stream.len() + 9);
-    k.push(stream.len() as u8);
-    k.extend_from_slice(stream);
-    k.extend_from_slice(&version.to_be_bytes());
+    push_stream_key(&mut k, stream, version);
     k
+}
+
+fn push_stream_key(buf: &mut Vec<u8>, stream: &[u8], version: u64) {
+    buf.push(stream.len() as u8);
+    buf.extend_from_slice(stream);
+    buf.extend_from_slice(&version.to_be_bytes());
 }
 
 fn record_len(stream: &[u8], id: &[u8], data: &[u8]) -> usize {
@@ -180,6 +184,10 @@ fn not_found_is_none<T>(r: lmdb::Result<T>) -> Result<Option<T>> {
 
 struct TxnView<'a, 't> {
     txn: &'a RwTransaction<'t>,
+    /// Looks ids up; a cursor kept across lookups skips the descent from
+    /// the root when the next id falls on the same leaf (generated ids are
+    /// time-ordered, so they mostly do).
+    ids: RoCursor<'a>,
     b: &'a LmdbBackend,
 }
 
@@ -191,7 +199,7 @@ impl StoreView for TxnView<'_, '_> {
     }
 
     fn contains_id(&mut self, id: &[u8]) -> Result<bool> {
-        Ok(not_found_is_none(self.txn.get(self.b.ids, &id))?.is_some())
+        Ok(not_found_is_none(self.ids.get(Some(id), None, lmdb_sys::MDB_SET))?.is_some())
     }
 }
 
@@ -427,40 +435,67 @@ impl LmdbBackend {
                 Err(e) => return Err(e),
             }
         };
-        let outcomes = match plan_batch(&mut TxnView { txn: &txn, b: self }, next, batch) {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
+        let outcomes = {
+            let mut view = TxnView {
+                txn: &txn,
+                ids: txn.open_ro_cursor(self.ids)?,
+                b: self,
+            };
+            match plan_batch(&mut view, next, batch) {
+                Ok(o) => o,
+                Err(e) => return Ok(Err(e)),
+            }
         };
+        // The accepted events with their versions and positions.
+        let events = || {
+            batch
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(req, o)| o.as_ref().ok().map(|o| (req, o)))
+                .flat_map(|(req, o)| {
+                    req.events.iter().enumerate().map(move |(i, (id, data))| {
+                        let i = i as u64;
+                        (req, id, data, o.first_version + i, o.first_position + i)
+                    })
+                })
+        };
+        // One database at a time, each through one cursor: a put next to
+        // the previous one finds its leaf without a descent from the root.
+        // (MDB_APPEND would look the last key up from the root on every
+        // put; LMDB packs sequential inserts as tightly without it.)
+        let mut buf = Vec::new();
+        {
+            let mut cur = txn.open_rw_cursor(self.log)?;
+            for (req, id, data, version, position) in events() {
+                buf.clear();
+                buf.resize(record_len(&req.stream, id, data), 0);
+                write_record(&mut buf, &req.stream, id, version, data);
+                cur.put(&pos_key(position), &buf, WriteFlags::NO_OVERWRITE)?;
+            }
+        }
+        {
+            let mut cur = txn.open_rw_cursor(self.ids)?;
+            for (_, id, _, _, position) in events() {
+                cur.put(id, &pos_key(position), WriteFlags::NO_OVERWRITE)?;
+            }
+        }
+        {
+            let mut cur = txn.open_rw_cursor(self.streams)?;
+            for (req, _, _, version, position) in events() {
+                buf.clear();
+                push_stream_key(&mut buf, &req.stream, version);
+                cur.put(&buf, &pos_key(position), WriteFlags::empty())?;
+            }
+        }
         for (req, outcome) in batch.iter().zip(&outcomes) {
             let Ok(o) = outcome else { continue };
-            let mut last = None;
-            for (i, (id, data)) in req.events.iter().enumerate() {
-                let version = o.first_version + i as u64;
-                let position = o.first_position + i as u64;
-                let pk = pos_key(position);
-                let buf = txn.reserve(
-                    self.log,
-                    &pk,
-                    record_len(&req.stream, id, data),
-                    WriteFlags::APPEND,
-                )?;
-                write_record(buf, &req.stream, id, version, data);
-                txn.put(self.ids, id, &pk, WriteFlags::NO_OVERWRITE)?;
-                txn.put(
-                    self.streams,
-                    &stream_key(&req.stream, version),
-                    &pk,
-                    WriteFlags::empty(),
-                )?;
-                last = Some((id, version, position));
-            }
-            if let Some((id, version, position)) = last {
-                let mut head = Vec::with_capacity(16 + id.len());
-                head.extend_from_slice(&version.to_be_bytes());
-                head.extend_from_slice(&position.to_be_bytes());
-                head.extend_from_slice(id);
-                txn.put(self.heads, &req.stream, &head, WriteFlags::empty())?;
-            }
+            let n = req.events.len() as u64;
+            let (id, _) = req.events.last().expect("an accepted append has events");
+            let mut head = Vec::with_capacity(16 + id.len());
+            head.extend_from_slice(&(o.first_version + n - 1).to_be_bytes());
+            head.extend_from_slice(&(o.first_position + n - 1).to_be_bytes());
+            head.extend_from_slice(id);
+            txn.put(self.heads, &req.stream, &head, WriteFlags::empty())?;
         }
         txn.commit()?;
         Ok(Ok(outcomes))
