@@ -345,23 +345,23 @@ impl Checker {
             let prev = self.prev_log.iter().rev().find(|e| e.stream == s);
             prev.map(|e| e.id.clone()).unwrap_or_default()
         };
-        let stream_after = |s: &[u8], from: &[u8]| -> Vec<IdData> {
+        let stream_after = |s: &[u8], from: &[u8]| -> Vec<Ev> {
             let mut evs = log.iter().filter(|e| e.stream == s);
             if !from.is_empty() {
                 evs.by_ref().find(|e| e.id == from).expect("from id");
             }
             evs.map(|e| (e.id.clone(), e.data.clone())).collect()
         };
-        let v1 = V1::connect(ctx, server);
+        let v1 = Req::connect(ctx, server);
         let from = since(DEFAULT);
         assert!(
-            v1.query_range(&from, b"") == stream_after(DEFAULT, &from),
+            v1.query_all_range(&from, b"") == stream_after(DEFAULT, &from),
             "{label}: v1 QUERY differs from the store"
         );
-        let v2 = V2::connect(ctx, server);
+        let v2 = Dealer::connect(ctx, server);
         let from = since(V2_STREAM);
         assert!(
-            v2.query(V2_STREAM, &from, b"").unwrap() == stream_after(V2_STREAM, &from),
+            v2.try_query(V2_STREAM, &from, b"").unwrap() == stream_after(V2_STREAM, &from),
             "{label}: v2 QUERY differs from the store"
         );
 

@@ -31,7 +31,7 @@ fn expect_error(r: Vec<Vec<u8>>, what: &str) {
 
 /// Reads replies to one v2 request until it is complete: PUBLISHED, ERROR,
 /// QUIT, or a streamed query up to END. Panics on any other shape.
-fn v2_complete_reply(v2: &V2, what: &str) {
+fn v2_complete_reply(v2: &Dealer, what: &str) {
     loop {
         let r = v2.recv();
         match r.first().map(Vec::as_slice) {
@@ -90,11 +90,14 @@ fn hostile_round(
     known_id: &[u8],
     other_id: &[u8],
 ) {
-    let v1 = V1::connect(ctx, server);
-    let v2 = V2::connect(ctx, server);
+    let v1 = Req::connect(ctx, server);
+    let v2 = Dealer::connect(ctx, server);
 
     // Oversized (over --max-message-size, under the transport's hard limit).
-    expect_error(v1.publish(&vec![b'o'; MAX_MESSAGE + 1]), "v1 oversized");
+    expect_error(
+        v1.request(&[b"PUBLISH".as_slice(), &vec![b'o'; MAX_MESSAGE + 1]]),
+        "v1 oversized",
+    );
     expect_error(
         v2.request(&[b"PUBLISH".as_slice(), b"s", &vec![b'o'; MAX_MESSAGE + 1]]),
         "v2 oversized",
@@ -225,8 +228,8 @@ fn hostile_round(
 
     server.assert_running();
     // The honest clients are still served.
-    v1.publish_ok(b"still-here");
-    assert!(v2.query(b"hostile-big", b"", known_id).unwrap().len() == 1);
+    v1.publish(b"still-here");
+    assert!(v2.try_query(b"hostile-big", b"", known_id).unwrap().len() == 1);
 }
 
 #[test]
@@ -238,11 +241,11 @@ fn hostile_clients_never_crash_the_server_nor_grow_its_memory_or_fds() {
         .start();
     let ctx = zmq::Context::new();
     let mut rng = Rng::from_env("hostile");
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     let ids = v2.publish_pipelined(b"hostile-big", 5000, 256, |i| {
         format!("big-{i}-{}", "y".repeat(200)).into_bytes()
     });
-    let other = v2.publish_ok(b"hostile-other", b"x");
+    let other = v2.publish(b"hostile-other", b"x");
     drop(v2);
     let rounds = env_usize("REWIND_HOSTILE_ROUNDS", 6).max(3);
     let t = Instant::now();
@@ -276,8 +279,8 @@ fn hostile_clients_never_crash_the_server_nor_grow_its_memory_or_fds() {
         "fds grew from {fds_start} to {fds_end}"
     );
     // The store is intact.
-    let v2 = V2::connect(&ctx, &server);
-    let got = v2.query(b"hostile-big", b"", b"").unwrap();
+    let v2 = Dealer::connect(&ctx, &server);
+    let got = v2.try_query(b"hostile-big", b"", b"").unwrap();
     assert_eq!(got.len(), ids.len());
     assert!(got.iter().zip(&ids).all(|(g, id)| &g.0 == id));
     drop(v2);
@@ -286,10 +289,10 @@ fn hostile_clients_never_crash_the_server_nor_grow_its_memory_or_fds() {
 
 /// Publishes `n` events through a REQ client, one at a time; events per second.
 fn req_rate(ctx: &zmq::Context, server: &Server, n: usize) -> f64 {
-    let req = V1::connect(ctx, server);
+    let req = Req::connect(ctx, server);
     let t = Instant::now();
     for i in 0..n {
-        req.publish_ok(format!("rate-{i}").as_bytes());
+        req.publish(format!("rate-{i}").as_bytes());
     }
     n as f64 / t.elapsed().as_secs_f64()
 }
@@ -305,7 +308,7 @@ fn req_rate(ctx: &zmq::Context, server: &Server, n: usize) -> f64 {
 fn stalled_query_reader_never_slows_down_other_clients() {
     let server = ServerSpec::in_memory().start();
     let ctx = zmq::Context::new();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     v2.publish_pipelined(b"long", 20_000, 256, |i| vec![b'q'; 100 + i % 7]);
     req_rate(&ctx, &server, 200);
     let base = req_rate(&ctx, &server, 1000);

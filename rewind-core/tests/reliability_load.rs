@@ -53,13 +53,13 @@ fn two_hundred_req_clients_and_a_thousand_subscribers_are_served() {
         .collect();
     // Every subscription is in place once each subscriber got a probe.
     let ctx = zmq::Context::new();
-    let probe = V2::connect(&ctx, &server);
+    let probe = Dealer::connect(&ctx, &server);
     let mut settled = vec![false; n_subs];
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut probes = 0;
     while settled.iter().any(|s| !s) {
         assert!(Instant::now() < deadline, "subscriptions never settled");
-        probe.publish_ok(b"default", b"probe");
+        probe.publish(b"default", b"probe");
         probes += 1;
         thread::sleep(Duration::from_millis(50));
         for (i, (_, s)) in subs.iter().enumerate() {
@@ -83,12 +83,10 @@ fn two_hundred_req_clients_and_a_thousand_subscribers_are_served() {
             let ep = server.endpoints.query.clone();
             let barrier = barrier.clone();
             thread::spawn(move || {
-                let req = V1 {
-                    sock: socket(&ctx, zmq::REQ, &ep),
-                };
+                let req = Req::on(socket(&ctx, zmq::REQ, &ep));
                 barrier.wait();
                 for k in 0..per_client {
-                    req.publish_ok(format!("load-c{c}-e{k}").as_bytes());
+                    req.publish(format!("load-c{c}-e{k}").as_bytes());
                 }
                 let page = req.request(&[b"QUERY".as_slice(), b"", b""]);
                 assert!(page.len() >= 2, "{}", show(&page));
@@ -102,7 +100,7 @@ fn two_hundred_req_clients_and_a_thousand_subscribers_are_served() {
     let during = server.fd_count();
 
     // Every subscriber receives every event, in the store's order.
-    let req = V1::connect(&ctx, &server);
+    let req = Req::connect(&ctx, &server);
     let stream = req.query_all();
     let expected: Vec<&[u8]> = stream.iter().skip(probes).map(|e| e.1.as_slice()).collect();
     assert_eq!(expected.len(), n_clients * per_client);
@@ -183,9 +181,7 @@ fn soak_keeps_resident_memory_flat() {
                 let ctx = ctx.clone();
                 let ep = server.endpoints.command.clone();
                 thread::spawn(move || {
-                    let v2 = V2 {
-                        sock: socket(&ctx, zmq::DEALER, &ep),
-                    };
+                    let v2 = Dealer::on(socket(&ctx, zmq::DEALER, &ep));
                     let stream = if p < 2 {
                         "default".to_string()
                     } else {
@@ -197,9 +193,9 @@ fn soak_keeps_resident_memory_flat() {
                 })
             })
             .collect();
-        let req = V1::connect(&ctx, &server);
+        let req = Req::connect(&ctx, &server);
         for i in 0..20 {
-            req.publish_ok(format!("soak-req-{chunk}-{i}").as_bytes());
+            req.publish(format!("soak-req-{chunk}-{i}").as_bytes());
         }
         // A query now and then.
         let _ = req.request(&[b"QUERY".as_slice(), b"", b""]);
@@ -253,17 +249,17 @@ fn file_descriptors_do_not_leak_across_thousands_of_connects() {
     let dir = tempdir("fds");
     let server = ServerSpec::lmdb(&dir.path().join("store")).start();
     let ctx = zmq::Context::new();
-    V1::connect(&ctx, &server).publish_ok(b"warm-up");
+    Req::connect(&ctx, &server).publish(b"warm-up");
     thread::sleep(Duration::from_millis(200));
     let before = server.fd_count();
     let mut peak = before;
     let t = Instant::now();
     for i in 0..cycles {
         match i % 5 {
-            0 => V1::connect(&ctx, &server).publish_ok(b"fd"),
+            0 => Req::connect(&ctx, &server).publish(b"fd"),
             1 => {
-                let v2 = V2::connect(&ctx, &server);
-                v2.query(b"default", b"", b"").unwrap();
+                let v2 = Dealer::connect(&ctx, &server);
+                v2.try_query(b"default", b"", b"").unwrap();
             }
             2 => {
                 let s = socket(&ctx, zmq::SUB, &server.endpoints.streaming);
@@ -294,10 +290,10 @@ fn file_descriptors_do_not_leak_across_thousands_of_connects() {
         "file descriptors leaked: {before} -> {after}"
     );
     let mut distinct = HashSet::new();
-    for e in std::fs::read_dir(format!("/proc/{}/fd", server.pid)).unwrap() {
+    for e in std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap() {
         distinct.insert(e.unwrap().file_name());
     }
     assert_eq!(distinct.len(), after);
-    V1::connect(&ctx, &server).publish_ok(b"still serving");
+    Req::connect(&ctx, &server).publish(b"still serving");
     server.stop();
 }

@@ -64,9 +64,7 @@ fn a_reader_process_always_sees_a_consistent_prefix_while_the_server_writes() {
         let ep = server.endpoints.command.clone();
         let stop = stop.clone();
         writers.push(thread::spawn(move || {
-            let v2 = V2 {
-                sock: socket(&ctx, zmq::DEALER, &ep),
-            };
+            let v2 = Dealer::on(socket(&ctx, zmq::DEALER, &ep));
             let stream = format!("mp-{w}");
             let mut i = 0u64;
             let mut big_bytes = 0usize;
@@ -94,12 +92,10 @@ fn a_reader_process_always_sees_a_consistent_prefix_while_the_server_writes() {
         let ep = server.endpoints.query.clone();
         let stop = stop.clone();
         writers.push(thread::spawn(move || {
-            let req = V1 {
-                sock: socket(&ctx, zmq::REQ, &ep),
-            };
+            let req = Req::on(socket(&ctx, zmq::REQ, &ep));
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
-                req.publish_ok(&self_checking(1 << 40 | i, (i as usize * 13) % 200));
+                req.publish(&self_checking(1 << 40 | i, (i as usize * 13) % 200));
                 i += 1;
             }
         }));
@@ -213,9 +209,9 @@ fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() 
     let store_dir = dir.path().join("store");
     let server = ServerSpec::lmdb(&store_dir).start();
     let ctx = zmq::Context::new();
-    let req = V1::connect(&ctx, &server);
+    let req = Req::connect(&ctx, &server);
     for i in 0..100 {
-        req.publish_ok(format!("before-{i}").as_bytes());
+        req.publish(format!("before-{i}").as_bytes());
     }
     drop(req);
     server.stop();
@@ -245,10 +241,10 @@ fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() 
     helper.wait().unwrap();
 
     let server = ServerSpec::lmdb(&store_dir).start();
-    let req = V1::connect(&ctx, &server);
+    let req = Req::connect(&ctx, &server);
     let n = 3000;
     for i in 0..n {
-        req.publish_ok(format!("after-{i}").as_bytes());
+        req.publish(format!("after-{i}").as_bytes());
     }
     drop(req);
     server.stop();

@@ -14,7 +14,7 @@ use rel_common::*;
 
 /// Publishes `size`-byte events on the v2 stream `stream` until the server
 /// answers ERROR; returns the acknowledged (id, data) and the error text.
-fn fill(v2: &V2, stream: &[u8], size: usize, max: usize) -> (Vec<IdData>, String) {
+fn fill(v2: &Dealer, stream: &[u8], size: usize, max: usize) -> (Vec<Ev>, String) {
     let mut acked = Vec::new();
     for i in 0..max {
         let mut data = format!("fill-{i}-").into_bytes();
@@ -32,8 +32,8 @@ fn fill(v2: &V2, stream: &[u8], size: usize, max: usize) -> (Vec<IdData>, String
     panic!("the store never filled up after {max} events of {size} bytes");
 }
 
-fn assert_all_there(v2: &V2, stream: &[u8], acked: &[IdData], what: &str) {
-    let got = v2.query(stream, b"", b"").unwrap();
+fn assert_all_there(v2: &Dealer, stream: &[u8], acked: &[Ev], what: &str) {
+    let got = v2.try_query(stream, b"", b"").unwrap();
     assert_eq!(got.len(), acked.len(), "{what}: event count");
     assert!(
         got == acked,
@@ -55,9 +55,9 @@ fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit()
         .arg("2M");
     let mut server = small.start();
     let ctx = zmq::Context::new();
-    let v2 = V2::connect(&ctx, &server);
-    let v1 = V1::connect(&ctx, &server);
-    v1.publish_ok(b"v1-before-full");
+    let v2 = Dealer::connect(&ctx, &server);
+    let v1 = Req::connect(&ctx, &server);
+    v1.publish(b"v1-before-full");
     let (acked, err) = fill(&v2, b"big", 16 << 10, 10_000);
     assert!(
         err.contains("storage full") && err.contains("limit"),
@@ -75,7 +75,7 @@ fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit()
         let r = v2.request(&[b"PUBLISH".as_slice(), b"big", &vec![b'z'; 16 << 10]]);
         assert!(r.len() == 1 && r[0].starts_with(b"ERROR "), "{}", show(&r));
     }
-    let r = v1.publish(&vec![b'z'; 64 << 10]);
+    let r = v1.request(&[b"PUBLISH".as_slice(), &vec![b'z'; 64 << 10]]);
     assert!(r.len() == 1 && r[0].starts_with(b"ERROR "), "{}", show(&r));
     server.assert_running();
     assert_all_there(&v2, b"big", &acked, "while full");
@@ -85,7 +85,7 @@ fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit()
 
     // Restarted at the same limit it is still full, and still intact.
     let server = small.start();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     assert_all_there(&v2, b"big", &acked, "restarted at the limit");
     let r = v2.request(&[b"PUBLISH".as_slice(), b"big", &vec![b'z'; 16 << 10]]);
     assert!(r.len() == 1 && r[0].starts_with(b"ERROR "), "{}", show(&r));
@@ -97,11 +97,11 @@ fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit()
         .arg("--map-size-limit")
         .arg("64M");
     let server = big.start();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     let mut acked = acked;
     for i in 0..50 {
         let data = vec![b'0' + (i % 10) as u8; 16 << 10];
-        acked.push((v2.publish_ok(b"big", &data), data));
+        acked.push((v2.publish(b"big", &data), data));
     }
     assert_all_there(&v2, b"big", &acked, "after raising the limit");
     drop(v2);
@@ -165,7 +165,7 @@ fn full_disk_gives_error_replies_and_recovers_when_space_is_freed() {
     let spec = ServerSpec::lmdb(&store_dir);
     let mut server = spec.start();
     let ctx = zmq::Context::new();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     let (mut acked, err) = fill(&v2, b"disk", 32 << 10, 10_000);
     assert!(
         err.contains("storage full") || err.contains("space"),
@@ -179,13 +179,13 @@ fn full_disk_gives_error_replies_and_recovers_when_space_is_freed() {
     std::fs::remove_file(&filler).unwrap();
     for i in 0..20 {
         let data = format!("after-free-{i}").into_bytes();
-        acked.push((v2.publish_ok(b"disk", &data), data));
+        acked.push((v2.publish(b"disk", &data), data));
     }
     assert_all_there(&v2, b"disk", &acked, "after freeing space");
     drop(v2);
     server.stop();
     let server = spec.start();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     assert_all_there(&v2, b"disk", &acked, "after a restart");
     drop(v2);
     server.stop();
@@ -209,7 +209,7 @@ fn store_killed_while_being_created_opens_on_restart() {
     assert!(store_dir.join("data.mdb").is_file());
     let server = ServerSpec::lmdb(&store_dir).start();
     let ctx = zmq::Context::new();
-    V1::connect(&ctx, &server).publish_ok(b"first");
+    Req::connect(&ctx, &server).publish(b"first");
     server.stop();
 
     // And the real thing, at random moments of the first start.
@@ -221,7 +221,7 @@ fn store_killed_while_being_created_opens_on_restart() {
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
         s.kill9();
         let server = spec.start();
-        V1::connect(&ctx, &server).publish_ok(b"after a kill during creation");
+        Req::connect(&ctx, &server).publish(b"after a kill during creation");
         server.stop();
     }
 }
@@ -234,7 +234,7 @@ fn refused(dir: &Path) -> String {
 fn make_store(dir: &Path, events: usize) {
     let server = ServerSpec::lmdb(dir).start();
     let ctx = zmq::Context::new();
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     v2.publish_pipelined(b"s", events, 64, |i| vec![b'e'; 100 + i % 1000]);
     drop(v2);
     server.stop();

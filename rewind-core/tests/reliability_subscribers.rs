@@ -32,7 +32,7 @@ fn stalled_sub(ctx: &zmq::Context, endpoint: &str) -> zmq::Socket {
 
 /// The original client's recovery recipe over the v1 sockets.
 struct Follower {
-    events: Vec<IdData>,
+    events: Vec<Ev>,
     gaps: usize,
     received: usize,
 }
@@ -51,13 +51,13 @@ impl Follower {
     }
 
     /// Handles one streamed message [id, prev id, data].
-    fn on_message(&mut self, req: &V1, msg: Vec<Vec<u8>>) {
+    fn on_message(&mut self, req: &Req, msg: Vec<Vec<u8>>) {
         assert_eq!(msg.len(), 3, "{}", show(&msg));
         self.received += 1;
         let [id, prev, data]: [Vec<u8>; 3] = msg.try_into().unwrap();
         if prev != self.last() {
             // A gap: everything after our last id up to the previous one.
-            let missed = req.query_range(self.last(), &prev);
+            let missed = req.query_all_range(self.last(), &prev);
             assert_eq!(
                 missed.last().map(|e| e.0.as_slice()).unwrap_or(b""),
                 prev.as_slice(),
@@ -70,8 +70,8 @@ impl Follower {
     }
 
     /// At the end of the test: whatever came after the last message seen.
-    fn catch_up(&mut self, req: &V1) {
-        let rest = req.query_range(self.last(), b"");
+    fn catch_up(&mut self, req: &Req) {
+        let rest = req.query_all_range(self.last(), b"");
         self.events.extend(rest);
     }
 }
@@ -81,10 +81,10 @@ fn stalled_v1_subscriber_loses_messages_and_the_recipe_recovers_every_event_once
     let dir = tempdir("follow");
     let server = ServerSpec::lmdb(&dir.path().join("store")).start();
     let ctx = zmq::Context::new();
-    let req = V1::connect(&ctx, &server);
+    let req = Req::connect(&ctx, &server);
     // Some history before the subscriber arrives.
     for i in 0..150 {
-        req.publish_ok(format!("history-{i}").as_bytes());
+        req.publish(format!("history-{i}").as_bytes());
     }
     let sub = stalled_sub(&ctx, &server.endpoints.streaming);
     settle_subscription_v1(&sub, &req);
@@ -96,15 +96,13 @@ fn stalled_v1_subscriber_loses_messages_and_the_recipe_recovers_every_event_once
         let ctx = ctx.clone();
         let query = server.endpoints.query.clone();
         thread::spawn(move || {
-            let req = V1 {
-                sock: socket(&ctx, zmq::REQ, &query),
-            };
+            let req = Req::on(socket(&ctx, zmq::REQ, &query));
             for i in 0..500 {
-                req.publish_ok(format!("v1-during-flood-{i}").as_bytes());
+                req.publish(format!("v1-during-flood-{i}").as_bytes());
             }
         })
     };
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     v2.publish_pipelined(b"default", n, 256, |i| format!("flood-{i}").into_bytes());
     v1_publisher.join().unwrap();
 
@@ -115,7 +113,7 @@ fn stalled_v1_subscriber_loses_messages_and_the_recipe_recovers_every_event_once
     }
     // And a few live events after the flood.
     for i in 0..20 {
-        req.publish_ok(format!("after-{i}").as_bytes());
+        req.publish(format!("after-{i}").as_bytes());
         f.on_message(&req, recv(&sub, "live event after the flood"));
     }
     f.catch_up(&req);
@@ -144,10 +142,10 @@ fn stalled_v1_subscriber_loses_messages_and_the_recipe_recovers_every_event_once
 
 /// Waits until the v1 subscription is in place: publishes probes until one
 /// arrives, then drains them.
-fn settle_subscription_v1(sub: &zmq::Socket, req: &V1) {
+fn settle_subscription_v1(sub: &zmq::Socket, req: &Req) {
     let mut i = 0;
     settle_subscription(sub, || {
-        req.publish_ok(format!("probe-{i}").as_bytes());
+        req.publish(format!("probe-{i}").as_bytes());
         i += 1;
     });
 }
@@ -160,16 +158,14 @@ fn measure(ctx: &zmq::Context, server: &Server, n: usize, tag: &str) -> (f64, f6
     let n_req = n / 20;
     let tag2 = tag.to_string();
     let req_thread = thread::spawn(move || {
-        let req = V1 {
-            sock: socket(&ctx2, zmq::REQ, &query),
-        };
+        let req = Req::on(socket(&ctx2, zmq::REQ, &query));
         let t = Instant::now();
         for i in 0..n_req {
-            req.publish_ok(format!("{tag2}-req-{i}").as_bytes());
+            req.publish(format!("{tag2}-req-{i}").as_bytes());
         }
         n_req as f64 / t.elapsed().as_secs_f64()
     });
-    let v2 = V2::connect(ctx, server);
+    let v2 = Dealer::connect(ctx, server);
     let t = Instant::now();
     v2.publish_pipelined(b"default", n, 128, |i| format!("{tag}-{i}").into_bytes());
     let dealer_rate = n as f64 / t.elapsed().as_secs_f64();
@@ -188,7 +184,7 @@ fn stalled_subscribers_never_slow_down_or_block_publishers() {
     // high-water mark.
     let v1_sub = stalled_sub(&ctx, &server.endpoints.streaming);
     let v2_sub = stalled_sub(&ctx, &server.endpoints.publish);
-    let v2 = V2::connect(&ctx, &server);
+    let v2 = Dealer::connect(&ctx, &server);
     let t = Instant::now();
     v2.publish_pipelined(b"default", flood_size(), 256, |i| {
         format!("fill-{i}").into_bytes()

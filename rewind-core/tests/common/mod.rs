@@ -4,6 +4,8 @@
 //! fresh ports, waits for `rewind is ready` on its stderr, and talks to it with
 //! real ZeroMQ sockets that carry receive timeouts, so a server bug fails a
 //! test instead of hanging it. The child is killed when its handle drops.
+//!
+//! The reliability suite (`rel_common`) builds on this module.
 
 #![allow(dead_code)]
 
@@ -19,11 +21,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a client waits for any single reply message.
-pub const RECV_TIMEOUT_MS: i32 = 10_000;
+pub const RECV_TIMEOUT_MS: i32 = 20_000;
 /// How long the binary may take to print `rewind is ready` (the machine may be busy building).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server may take to exit.
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of the server's output is kept for failure messages.
+const OUTPUT_KEEP: usize = 64 << 10;
 /// The v1 cap on events per QUERY reply.
 pub const V1_PAGE: usize = 100;
 
@@ -103,6 +107,7 @@ pub struct Spawn {
     args: Vec<OsString>,
     endpoints: Option<Endpoints>,
     cwd: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Default for Spawn {
@@ -119,6 +124,7 @@ impl Spawn {
             args: Vec::new(),
             endpoints: Some(Endpoints::fresh()),
             cwd: None,
+            env: Vec::new(),
         }
     }
 
@@ -129,6 +135,7 @@ impl Spawn {
             args: Vec::new(),
             endpoints: None,
             cwd: None,
+            env: Vec::new(),
         }
     }
 
@@ -180,6 +187,12 @@ impl Spawn {
         self
     }
 
+    /// One more environment variable for the child.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spawn {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(rewind_bin());
         if let Some(c) = &self.config {
@@ -197,6 +210,9 @@ impl Spawn {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
@@ -253,6 +269,24 @@ impl Spawn {
             output,
             ctx: zmq::Context::new(),
         })
+    }
+
+    /// Start the binary without waiting for it to be ready (to kill it while
+    /// it opens its store, for instance).
+    pub fn spawn_unready(&self) -> Rewind {
+        let mut child = self.command().spawn().expect("spawn the rewind binary");
+        let output = Arc::new(Mutex::new(String::new()));
+        drain(child.stderr.take().unwrap(), output.clone(), None);
+        drain(child.stdout.take().unwrap(), output.clone(), None);
+        Rewind {
+            child: Some(child),
+            endpoints: self
+                .endpoints
+                .clone()
+                .expect("spawn_unready needs endpoints"),
+            output,
+            ctx: zmq::Context::new(),
+        }
     }
 
     /// Run the binary expecting it to exit by itself (a failure to start, or
@@ -345,7 +379,7 @@ fn drain(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf).into_owned();
-                    into.lock().unwrap().push_str(&line);
+                    keep_tail(&mut into.lock().unwrap(), &line);
                     if let Some(tx) = &lines {
                         let _ = tx.send(line);
                     }
@@ -353,6 +387,18 @@ fn drain(
             }
         }
     })
+}
+
+/// Appends `line` to `out`, keeping only the last part of a long output.
+fn keep_tail(out: &mut String, line: &str) {
+    out.push_str(line);
+    if out.len() > 2 * OUTPUT_KEEP {
+        let mut cut = out.len() - OUTPUT_KEEP;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out.replace_range(..cut, "[...]\n");
+    }
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
@@ -384,7 +430,8 @@ impl Rewind {
         self.output.lock().unwrap().clone()
     }
 
-    fn pid(&self) -> i32 {
+    /// The process id.
+    pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("process handle").id() as i32
     }
 
@@ -432,6 +479,13 @@ impl Rewind {
         }
     }
 
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill9(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("server already gone");
+        let _ = c.kill();
+        c.wait().expect("wait for the killed server")
+    }
+
     /// SIGTERM, then asserts a clean exit with status 0.
     pub fn stop(mut self) {
         self.signal(libc::SIGTERM);
@@ -444,26 +498,18 @@ impl Rewind {
         );
     }
 
-    fn tail(&self) -> String {
+    /// The last lines of the output, for failure messages.
+    pub fn tail(&self) -> String {
         tail_of(&self.output)
     }
 
     fn socket(&self, kind: zmq::SocketType) -> zmq::Socket {
-        let s = self.ctx.socket(kind).unwrap();
-        s.set_linger(0).unwrap();
-        s.set_rcvtimeo(RECV_TIMEOUT_MS).unwrap();
-        s.set_sndtimeo(RECV_TIMEOUT_MS).unwrap();
-        s
+        unconnected(&self.ctx, kind)
     }
 
     /// A v1 REQ client on the query endpoint.
     pub fn req(&self) -> Req {
-        let sock = self.socket(zmq::REQ);
-        sock.connect(&self.endpoints.query).unwrap();
-        Req {
-            sock,
-            log: self.output.clone(),
-        }
+        Req::connect(&self.ctx, self)
     }
 
     /// A v2 DEALER client on the command endpoint.
@@ -484,9 +530,7 @@ impl Rewind {
 
     /// A raw socket of any type connected to `endpoint`, with timeouts set.
     pub fn raw(&self, kind: zmq::SocketType, endpoint: &str) -> zmq::Socket {
-        let s = self.socket(kind);
-        s.connect(endpoint).unwrap();
-        s
+        socket(&self.ctx, kind, endpoint)
     }
 
     /// A SUB on the v1 streaming endpoint, subscribed to everything, connected.
@@ -500,30 +544,10 @@ impl Rewind {
     }
 
     fn sub(&self, endpoint: &str, prefix: &[u8]) -> Sub {
-        static N: AtomicUsize = AtomicUsize::new(0);
         let sock = self.socket(zmq::SUB);
         sock.set_rcvhwm(0).unwrap();
         sock.set_subscribe(prefix).unwrap();
-        let addr = format!(
-            "inproc://e2e-monitor-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        sock.monitor(&addr, zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32)
-            .unwrap();
-        let mon = self.ctx.socket(zmq::PAIR).unwrap();
-        mon.set_linger(0).unwrap();
-        mon.set_rcvtimeo(RECV_TIMEOUT_MS).unwrap();
-        mon.connect(&addr).unwrap();
-        sock.connect(endpoint).unwrap();
-        let ev = mon
-            .recv_multipart(0)
-            .unwrap_or_else(|e| panic!("SUB could not connect to {endpoint}: {e}"));
-        let code = u16::from_le_bytes([ev[0][0], ev[0][1]]);
-        assert_eq!(
-            zmq::SocketEvent::from_raw(code),
-            zmq::SocketEvent::HANDSHAKE_SUCCEEDED
-        );
+        connect_handshaken(&self.ctx, &sock, endpoint);
         // The subscription goes out right after the handshake; give the
         // server a moment to take it in before anything is published.
         thread::sleep(Duration::from_millis(200));
@@ -532,6 +556,54 @@ impl Rewind {
             log: self.output.clone(),
         }
     }
+}
+
+/// A socket with linger 0 and send/receive timeouts, not yet connected.
+pub fn unconnected(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(RECV_TIMEOUT_MS).unwrap();
+    s.set_sndtimeo(RECV_TIMEOUT_MS).unwrap();
+    s
+}
+
+/// A socket with linger 0 and send/receive timeouts, connected to `endpoint`.
+pub fn socket(ctx: &zmq::Context, kind: zmq::SocketType, endpoint: &str) -> zmq::Socket {
+    let s = unconnected(ctx, kind);
+    s.connect(endpoint).unwrap();
+    s
+}
+
+/// Connects `sock` to `endpoint` and waits until the ZMTP handshake is done
+/// (so that a SUB's subscription is on its way before anything is published).
+pub fn connect_handshaken(ctx: &zmq::Context, sock: &zmq::Socket, endpoint: &str) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let addr = format!(
+        "inproc://test-monitor-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    sock.monitor(&addr, zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32)
+        .unwrap();
+    let mon = ctx.socket(zmq::PAIR).unwrap();
+    mon.set_linger(0).unwrap();
+    mon.set_rcvtimeo(RECV_TIMEOUT_MS).unwrap();
+    mon.connect(&addr).unwrap();
+    sock.connect(endpoint).unwrap();
+    let ev = mon
+        .recv_multipart(0)
+        .unwrap_or_else(|e| panic!("could not connect to {endpoint}: {e}"));
+    let code = u16::from_le_bytes([ev[0][0], ev[0][1]]);
+    assert_eq!(
+        zmq::SocketEvent::from_raw(code),
+        zmq::SocketEvent::HANDSHAKE_SUCCEEDED
+    );
+    sock.monitor("", 0).ok();
+}
+
+/// A log for a client that is not tied to one server's output.
+fn detached_log() -> Arc<Mutex<String>> {
+    Arc::new(Mutex::new("(server output not attached)".to_string()))
 }
 
 impl Drop for Rewind {
@@ -645,6 +717,22 @@ pub struct Req {
 }
 
 impl Req {
+    /// A REQ client in `ctx` on the query endpoint of `server`.
+    pub fn connect(ctx: &zmq::Context, server: &Rewind) -> Req {
+        Req {
+            sock: socket(ctx, zmq::REQ, &server.endpoints.query),
+            log: server.output.clone(),
+        }
+    }
+
+    /// A client over a connected REQ socket.
+    pub fn on(sock: zmq::Socket) -> Req {
+        Req {
+            sock,
+            log: detached_log(),
+        }
+    }
+
     /// Sends one multipart request and returns the reply frames.
     pub fn request<F: AsRef<[u8]>>(&self, frames: &[F]) -> Vec<Vec<u8>> {
         let parts: Vec<&[u8]> = frames.iter().map(|f| f.as_ref()).collect();
@@ -736,6 +824,22 @@ pub struct Dealer {
 pub type Ev = (Vec<u8>, Vec<u8>);
 
 impl Dealer {
+    /// A DEALER client in `ctx` on the command endpoint of `server`.
+    pub fn connect(ctx: &zmq::Context, server: &Rewind) -> Dealer {
+        Dealer {
+            sock: socket(ctx, zmq::DEALER, &server.endpoints.command),
+            log: server.output.clone(),
+        }
+    }
+
+    /// A client over a connected DEALER socket.
+    pub fn on(sock: zmq::Socket) -> Dealer {
+        Dealer {
+            sock,
+            log: detached_log(),
+        }
+    }
+
     /// Sends [``, frames...].
     pub fn send<F: AsRef<[u8]>>(&self, frames: &[F]) {
         let mut parts: Vec<&[u8]> = vec![b""];
@@ -817,10 +921,15 @@ impl Dealer {
         }
     }
 
-    /// QUERY stream from to; panics on an error reply.
-    pub fn query(&self, stream: &[u8], from: &[u8], to: &[u8]) -> Vec<Ev> {
+    /// QUERY stream from to: `Ok(events)` or `Err(error text)`.
+    pub fn try_query(&self, stream: &[u8], from: &[u8], to: &[u8]) -> Result<Vec<Ev>, String> {
         self.send(&[b"QUERY".as_slice(), stream, from, to]);
         self.read_query()
+    }
+
+    /// QUERY stream from to; panics on an error reply.
+    pub fn query(&self, stream: &[u8], from: &[u8], to: &[u8]) -> Vec<Ev> {
+        self.try_query(stream, from, to)
             .unwrap_or_else(|e| panic!("QUERY failed: {e}"))
     }
 
