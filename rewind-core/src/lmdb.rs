@@ -174,6 +174,23 @@ fn disk_nearly_full(path: &Path, needed: u64) -> bool {
     (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < needed
 }
 
+/// The position the next event gets: one past the last key of `log`.
+fn next_position_in(txn: &impl Transaction, log: Database) -> Result<u64> {
+    let cur = txn.open_ro_cursor(log)?;
+    match cur.get(None, None, lmdb_sys::MDB_LAST) {
+        Ok((Some(k), _)) => Ok(read_u64(k)? + 1),
+        Ok((None, _)) | Err(lmdb::Error::NotFound) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The last event of `stream`, from the `heads` database.
+fn head_in(txn: &impl Transaction, heads: Database, stream: &[u8]) -> Result<Option<StreamHead>> {
+    not_found_is_none(txn.get(heads, &stream))?
+        .map(decode_head)
+        .transpose()
+}
+
 fn not_found_is_none<T>(r: lmdb::Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -193,9 +210,7 @@ struct TxnView<'a, 't> {
 
 impl StoreView for TxnView<'_, '_> {
     fn head(&mut self, stream: &[u8]) -> Result<Option<StreamHead>> {
-        not_found_is_none(self.txn.get(self.b.heads, &stream))?
-            .map(decode_head)
-            .transpose()
+        head_in(self.txn, self.b.heads, stream)
     }
 
     fn contains_id(&mut self, id: &[u8]) -> Result<bool> {
@@ -424,16 +439,10 @@ impl LmdbBackend {
         batch: &[AppendRequest],
     ) -> lmdb::Result<Result<Vec<Result<AppendOutcome>>>> {
         let mut txn = self.env.begin_rw_txn()?;
-        let next = {
-            let cur = txn.open_ro_cursor(self.log)?;
-            match cur.get(None, None, lmdb_sys::MDB_LAST) {
-                Ok((Some(k), _)) => match read_u64(k) {
-                    Ok(p) => p + 1,
-                    Err(e) => return Ok(Err(e)),
-                },
-                Ok((None, _)) | Err(lmdb::Error::NotFound) => 0,
-                Err(e) => return Err(e),
-            }
+        let next = match next_position_in(&txn, self.log) {
+            Ok(p) => p,
+            Err(Error::Lmdb(e)) => return Err(e),
+            Err(e) => return Ok(Err(e)),
         };
         let outcomes = {
             let mut view = TxnView {
@@ -617,22 +626,11 @@ impl Backend for LmdbBackend {
         if stream.is_empty() || stream.len() > crate::MAX_NAME_LEN {
             return Ok(None);
         }
-        self.with_read(|txn| {
-            not_found_is_none(txn.get(self.heads, &stream))?
-                .map(decode_head)
-                .transpose()
-        })
+        self.with_read(|txn| head_in(txn, self.heads, stream))
     }
 
     fn next_position(&self) -> Result<u64> {
-        self.with_read(|txn| {
-            let cur = txn.open_ro_cursor(self.log)?;
-            match cur.get(None, None, lmdb_sys::MDB_LAST) {
-                Ok((Some(k), _)) => Ok(read_u64(k)? + 1),
-                Ok((None, _)) | Err(lmdb::Error::NotFound) => Ok(0),
-                Err(e) => Err(e.into()),
-            }
-        })
+        self.with_read(|txn| next_position_in(txn, self.log))
     }
 
     fn sync(&self) -> Result<()> {
