@@ -174,7 +174,8 @@ impl Server {
     /// thread of its own. Returns once every socket is bound.
     ///
     /// Errors: [`Error::Config`] / [`Error::InvalidArgument`] for bad
-    /// options, [`Error::Zmq`] naming an endpoint that cannot be bound.
+    /// options, [`Error::Config`] naming an endpoint that cannot be bound,
+    /// [`Error::Zmq`] when ZeroMQ cannot make a socket.
     pub fn start(store: Store, options: ServerOptions) -> Result<Server> {
         options.validate()?;
         let ctx = zmq::Context::new();
@@ -273,14 +274,17 @@ impl Server {
             v2_pub,
             wake_rx,
             notes: rx,
-            notes_tx: tx,
+            appends: Appends {
+                notes: tx,
+                waker: waker.clone(),
+                in_flight: 0,
+            },
             waker,
             stop: handle.stop.clone(),
             peers: HashMap::new(),
             runnable: VecDeque::new(),
             blocked: [Vec::new(), Vec::new()],
             exit: None,
-            in_flight: 0,
             next_epoch: 0,
             sent: 0,
             pollout: true,
@@ -380,8 +384,8 @@ struct PeerKey {
 }
 
 enum Slot {
-    /// Messages ready to send, in order (each a list of frames).
-    Ready(VecDeque<Vec<Vec<u8>>>),
+    /// A reply ready to send (its frames).
+    Ready(Vec<Vec<u8>>),
     /// An append on its way to the disk.
     Appending,
     /// A publish that waits for an earlier query of the same client to fix
@@ -399,6 +403,13 @@ enum Slot {
         next: u64,
         end: u64,
     },
+}
+
+impl Slot {
+    /// A one-frame `ERROR <reason>` reply.
+    fn error(reason: &str) -> Slot {
+        Slot::Ready(vec![protocol::error_frame(reason)])
+    }
 }
 
 struct Peer {
@@ -439,7 +450,7 @@ struct Core {
     v2_pub: Option<zmq::Socket>,
     wake_rx: zmq::Socket,
     notes: Receiver<Note>,
-    notes_tx: Sender<Note>,
+    appends: Appends,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     peers: HashMap<PeerKey, Peer>,
@@ -448,8 +459,6 @@ struct Core {
     /// Peers waiting for their pipe to drain, per request socket.
     blocked: [Vec<PeerKey>; 2],
     exit: Option<ExitReason>,
-    /// Appends submitted and not yet completed.
-    in_flight: usize,
     /// The epoch of the newest peer.
     next_epoch: u64,
     /// Messages sent to peers so far (to tell whether a retry moved any).
@@ -500,7 +509,7 @@ impl Core {
 
     fn run(&mut self) -> Result<ExitReason> {
         loop {
-            if self.stopping() && self.in_flight == 0 {
+            if self.stopping() && self.appends.in_flight == 0 {
                 return Ok(self.exit.unwrap_or(ExitReason::Stopped));
             }
             self.poll_once()?;
@@ -598,7 +607,7 @@ impl Core {
                     seq,
                     result,
                 } => {
-                    self.in_flight -= 1;
+                    self.appends.in_flight -= 1;
                     self.complete(&peer, epoch, seq, result);
                 }
             }
@@ -636,7 +645,7 @@ impl Core {
             Ok(appended) => protocol::published_reply(key.proto, &appended[0].id),
             Err(e) => vec![protocol::error_frame(&e.to_string())],
         };
-        *slot = Slot::Ready(VecDeque::from([reply]));
+        *slot = Slot::Ready(reply);
         if seq == peer.head {
             self.pump(key);
         }
@@ -701,27 +710,18 @@ impl Core {
             },
         );
         let slot = match request {
-            Err(e) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(&e.0)]])),
+            Err(e) => Slot::error(&e.0),
             Ok(Request::Exit) => {
                 log::info!("exit codeword received: stopping");
                 self.exit = Some(ExitReason::ExitCodeword);
-                Slot::Ready(VecDeque::from([protocol::quit_reply()]))
+                Slot::Ready(protocol::quit_reply())
             }
             Ok(Request::Publish { stream, data }) if peer.unresolved > 0 => {
                 Slot::Held { stream, data }
             }
             Ok(Request::Publish { stream, data }) => {
-                self.in_flight += 1;
-                submit(
-                    &self.store,
-                    &self.notes_tx,
-                    &self.waker,
-                    &key,
-                    epoch,
-                    seq,
-                    stream,
-                    data,
-                );
+                self.appends
+                    .submit(&self.store, &key, epoch, seq, stream, data);
                 Slot::Appending
             }
             Ok(Request::Query { stream, from, to }) => {
@@ -757,38 +757,33 @@ impl Core {
             };
             match slot {
                 Slot::Appending | Slot::Held { .. } => return,
-                Slot::Ready(msgs) => {
-                    while let Some(m) = msgs.front() {
-                        let frames: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
-                        match send_frames(socket, &peer.envelope, &frames) {
-                            Sent::Yes => {
-                                msgs.pop_front();
-                                self.sent += 1;
-                            }
-                            Sent::WouldBlock => {
-                                peer.blocked = true;
-                                self.blocked[i].push(key.clone());
-                                return;
-                            }
-                            Sent::Gone => {
-                                self.peers.remove(key);
-                                return;
-                            }
+                Slot::Ready(reply) => {
+                    let frames: Vec<&[u8]> = reply.iter().map(Vec::as_slice).collect();
+                    match send_frames(socket, &peer.envelope, &frames) {
+                        Sent::Yes => {
+                            self.sent += 1;
+                            peer.slots.pop_front();
+                            peer.head += 1;
+                        }
+                        Sent::WouldBlock => {
+                            peer.blocked = true;
+                            self.blocked[i].push(key.clone());
+                            return;
+                        }
+                        Sent::Gone => {
+                            self.peers.remove(key);
+                            return;
                         }
                     }
-                    peer.slots.pop_front();
-                    peer.head += 1;
                 }
                 Slot::Query { stream, from, to } => {
                     let range = self
                         .store
                         .resolve_range(stream, from.as_deref(), to.as_deref());
                     let next = match (range, key.proto) {
-                        (Err(e), _) => Slot::Ready(VecDeque::from([vec![protocol::error_frame(
-                            &e.to_string(),
-                        )]])),
+                        (Err(e), _) => Slot::error(&e.to_string()),
                         (Ok(r), Protocol::V1) => {
-                            Slot::Ready(VecDeque::from([v1_query_reply(&self.store, stream, r)]))
+                            Slot::Ready(v1_query_reply(&self.store, stream, r))
                         }
                         (Ok(r), Protocol::V2) => Slot::Streaming {
                             stream: std::mem::take(stream),
@@ -806,12 +801,9 @@ impl Core {
                             Slot::Held { stream, data } => {
                                 let (stream, data) = (std::mem::take(stream), std::mem::take(data));
                                 *later = Slot::Appending;
-                                self.in_flight += 1;
                                 let seq = peer.head + i as u64;
-                                submit(
+                                self.appends.submit(
                                     &self.store,
-                                    &self.notes_tx,
-                                    &self.waker,
                                     key,
                                     peer.epoch,
                                     seq,
@@ -825,7 +817,7 @@ impl Core {
                 }
                 Slot::Streaming { stream, next, end } => {
                     if *next >= *end {
-                        *slot = Slot::Ready(VecDeque::from([vec![protocol::END.to_vec()]]));
+                        *slot = Slot::Ready(vec![protocol::END.to_vec()]);
                         continue;
                     }
                     if budget == 0 {
@@ -852,9 +844,7 @@ impl Core {
                     budget -= sent.min(budget);
                     match (read, outcome) {
                         (Err(e), _) => {
-                            *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
-                                &e.to_string(),
-                            )]]));
+                            *slot = Slot::error(&e.to_string());
                         }
                         (Ok(()), Sent::WouldBlock) => {
                             peer.blocked = true;
@@ -868,9 +858,7 @@ impl Core {
                         (Ok(()), Sent::Yes) if sent < want => {
                             // The stream ended early: events vanished from under
                             // the range, which an append-only store never does.
-                            *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
-                                "the query range is no longer in the store",
-                            )]]));
+                            *slot = Slot::error("the query range is no longer in the store");
                         }
                         (Ok(()), Sent::Yes) => {}
                     }
@@ -894,9 +882,7 @@ impl Core {
                         slot,
                         Slot::Query { .. } | Slot::Streaming { .. } | Slot::Held { .. }
                     ) {
-                        *slot = Slot::Ready(VecDeque::from([vec![protocol::error_frame(
-                            "the server is shutting down",
-                        )]]));
+                        *slot = Slot::error("the server is shutting down");
                     }
                 }
             }
@@ -905,35 +891,45 @@ impl Core {
     }
 }
 
-/// Hands a PUBLISH to the store; its outcome comes back as a [`Note::Done`].
-#[allow(clippy::too_many_arguments)]
-fn submit(
-    store: &Store,
-    notes: &Sender<Note>,
-    waker: &Arc<Waker>,
-    key: &PeerKey,
-    epoch: u64,
-    seq: u64,
-    stream: Vec<u8>,
-    data: Vec<u8>,
-) {
-    let tx = notes.clone();
-    let waker = waker.clone();
-    let peer = key.clone();
-    store.append_async(
-        &stream,
-        vec![NewEvent::new(data)],
-        crate::ExpectedVersion::Any,
-        Box::new(move |result| {
-            let _ = tx.send(Note::Done {
-                peer,
-                epoch,
-                seq,
-                result,
-            });
-            waker.wake();
-        }),
-    );
+/// The server's PUBLISHes on their way to the store.
+struct Appends {
+    notes: Sender<Note>,
+    waker: Arc<Waker>,
+    /// Submitted and not yet completed.
+    in_flight: usize,
+}
+
+impl Appends {
+    /// Hands a PUBLISH to the store; its outcome comes back as a
+    /// [`Note::Done`] for the peer's slot `seq`.
+    fn submit(
+        &mut self,
+        store: &Store,
+        key: &PeerKey,
+        epoch: u64,
+        seq: u64,
+        stream: Vec<u8>,
+        data: Vec<u8>,
+    ) {
+        self.in_flight += 1;
+        let tx = self.notes.clone();
+        let waker = self.waker.clone();
+        let peer = key.clone();
+        store.append_async(
+            &stream,
+            vec![NewEvent::new(data)],
+            crate::ExpectedVersion::Any,
+            Box::new(move |result| {
+                let _ = tx.send(Note::Done {
+                    peer,
+                    epoch,
+                    seq,
+                    result,
+                });
+                waker.wake();
+            }),
+        );
+    }
 }
 
 fn publish_frames(socket: &zmq::Socket, frames: &[&[u8]; 3]) {
