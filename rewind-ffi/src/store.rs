@@ -74,6 +74,21 @@ fn visitor_fn(
     visitor.ok_or_else(|| FfiError::null("visitor"))
 }
 
+/// Copies every event `read` visits into one new `rewind_events`, handed to
+/// the caller through `out` (already checked non-NULL) on success only.
+unsafe fn collect_into(
+    out: *mut *mut rewind_events,
+    read: impl FnOnce(&mut dyn FnMut(EventRef<'_>) -> bool) -> rewind_core::Result<()>,
+) -> FfiResult<()> {
+    let mut b = EventsBuilder::default();
+    read(&mut |e| {
+        b.push(&e);
+        true
+    })?;
+    *out = Box::into_raw(b.finish());
+    Ok(())
+}
+
 /// Calls a C visitor for one borrowed event.
 fn visit_with(
     visitor: unsafe extern "C" fn(*mut c_void, *const rewind_event) -> bool,
@@ -276,13 +291,7 @@ pub unsafe extern "C" fn rewind_store_read_stream(
         let store = store_ref(store)?;
         let stream = required_bytes(stream, stream_len, "stream")?;
         let out = out_ptr(out, "out")?;
-        let mut b = EventsBuilder::default();
-        store.read_stream(stream, from_version, limit, |e| {
-            b.push(&e);
-            true
-        })?;
-        *out = Box::into_raw(b.finish());
-        Ok(())
+        collect_into(out, |v| store.read_stream(stream, from_version, limit, v))
     })
 }
 
@@ -344,13 +353,7 @@ pub unsafe extern "C" fn rewind_store_read_log(
     guard(|| {
         let store = store_ref(store)?;
         let out = out_ptr(out, "out")?;
-        let mut b = EventsBuilder::default();
-        store.read_log(from_position, limit, |e| {
-            b.push(&e);
-            true
-        })?;
-        *out = Box::into_raw(b.finish());
-        Ok(())
+        collect_into(out, |v| store.read_log(from_position, limit, v))
     })
 }
 
@@ -460,13 +463,7 @@ pub unsafe extern "C" fn rewind_store_query(
         let from = optional_bytes(from_id, from_id_len, "from_id")?;
         let to = optional_bytes(to_id, to_id_len, "to_id")?;
         let out = out_ptr(out, "out")?;
-        let mut b = EventsBuilder::default();
-        store.query(stream, from, to, limit, |e| {
-            b.push(&e);
-            true
-        })?;
-        *out = Box::into_raw(b.finish());
-        Ok(())
+        collect_into(out, |v| store.query(stream, from, to, limit, v))
     })
 }
 
@@ -532,12 +529,8 @@ pub unsafe extern "C" fn rewind_store_get(
         let store = store_ref(store)?;
         let id = required_bytes(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
-        let mut b = EventsBuilder::default();
-        if let Some(e) = store.get(id)? {
-            b.push(&e.as_ref());
-        }
-        *out = Box::into_raw(b.finish());
-        Ok(())
+        // Borrowed from the store and copied once, into the result.
+        collect_into(out, |v| store.backend().get(id, v).map(|_| ()))
     })
 }
 
