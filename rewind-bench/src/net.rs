@@ -91,6 +91,16 @@ fn recv_kind(sock: &zmq::Socket, msg: &mut zmq::Message, delimited: bool) -> Res
     Ok(kind)
 }
 
+/// Reads a reply (after the empty delimiter when `delimited`) and fails
+/// unless it is `PUBLISHED`.
+fn expect_published(sock: &zmq::Socket, msg: &mut zmq::Message, delimited: bool) -> Result<()> {
+    let kind = recv_kind(sock, msg, delimited)?;
+    if kind != b"PUBLISHED" {
+        return Err(format!("unexpected reply {:?}", String::from_utf8_lossy(&kind)).into());
+    }
+    Ok(())
+}
+
 fn client(ctx: &zmq::Context, kind: zmq::SocketType, ep: &str) -> Result<zmq::Socket> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
@@ -115,15 +125,7 @@ fn run_req_clients(ep: &str, clients: usize, window: Duration, payload_len: usiz
                 let mut publish = || -> Result<()> {
                     sock.send(&b"PUBLISH"[..], zmq::SNDMORE)?;
                     sock.send(&data[..], 0)?;
-                    let kind = recv_kind(&sock, &mut msg, false)?;
-                    if kind != b"PUBLISHED" {
-                        return Err(format!(
-                            "unexpected reply {:?}",
-                            String::from_utf8_lossy(&kind)
-                        )
-                        .into());
-                    }
-                    Ok(())
+                    expect_published(&sock, &mut msg, false)
                 };
                 publish()?; // connects and warms up
                 barrier.wait();
@@ -196,11 +198,7 @@ impl ReqPublisher {
     fn publish(&mut self) -> Result<()> {
         self.sock.send(&b"PUBLISH"[..], zmq::SNDMORE)?;
         self.sock.send(&self.data[..], 0)?;
-        let kind = recv_kind(&self.sock, &mut self.msg, false)?;
-        if kind != b"PUBLISHED" {
-            return Err(format!("unexpected reply {:?}", String::from_utf8_lossy(&kind)).into());
-        }
-        Ok(())
+        expect_published(&self.sock, &mut self.msg, false)
     }
 
     /// Publishes for `d`; returns how many events.
@@ -343,17 +341,7 @@ fn run_dealers(
                     Ok(())
                 };
                 let mut msg = zmq::Message::new();
-                let mut recv = || -> Result<()> {
-                    let kind = recv_kind(&sock, &mut msg, true)?;
-                    if kind != b"PUBLISHED" {
-                        return Err(format!(
-                            "unexpected reply {:?}",
-                            String::from_utf8_lossy(&kind)
-                        )
-                        .into());
-                    }
-                    Ok(())
-                };
+                let mut recv = || -> Result<()> { expect_published(&sock, &mut msg, true) };
                 send()?; // connects and warms up
                 recv()?;
                 barrier.wait();
