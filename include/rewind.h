@@ -35,6 +35,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* The former name of REWIND_STATUS_STORAGE (same number), kept so that
+ * programs written against earlier headers still build. */
+#define REWIND_STATUS_LMDB REWIND_STATUS_STORAGE
 
 /**
  * The outcome of every fallible `rewind_` function.
@@ -107,9 +110,10 @@ enum rewind_status
    */
   REWIND_STATUS_IO = 304,
   /**
-   * An LMDB error not covered by a more specific status.
+   * The storage engine failed in a way no more specific status covers
+   * (`REWIND_STATUS_LMDB`, its former name, is kept as an alias).
    */
-  REWIND_STATUS_LMDB = 305,
+  REWIND_STATUS_STORAGE = 305,
   /**
    * An error of a store backend implemented outside the core.
    */
@@ -120,12 +124,19 @@ enum rewind_status
    */
   REWIND_STATUS_CONFIG = 400,
   /**
-   * A ZeroMQ error: an endpoint could not be bound, a socket not created.
+   * The messaging layer (ZeroMQ) failed: a context or socket could not
+   * be created or set up.
    */
   REWIND_STATUS_ZMQ = 401,
   /**
-   * A panic inside the library was caught at the boundary. The object
-   * the call was working on may be in an unexpected state.
+   * An endpoint could not be bound: malformed, not allowed, or in use.
+   * The message names the endpoint.
+   */
+  REWIND_STATUS_BIND = 402,
+  /**
+   * A bug in librewind: a panic was caught at the boundary, or an
+   * internal thread of a server panicked. The object the call was
+   * working on may be in an unexpected state.
    */
   REWIND_STATUS_PANIC = 900,
   /**
@@ -412,7 +423,7 @@ const char *rewind_last_error_message(void);
  * open the same directory.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`path` or `out` NULL),
- * INVALID_ARGUMENT (empty path), IO, CORRUPT (not a Rewind store), LMDB.
+ * INVALID_ARGUMENT (empty path), IO, CORRUPT (not a Rewind store), STORAGE.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -449,7 +460,7 @@ rewind_status rewind_store_open_in_memory(struct rewind_store **out);
  * again; no other thread may be using it during the call. Blocks until the
  * writer has stopped and the files are synced.
  *
- * Returns REWIND_STATUS_OK, or IO/LMDB when the final sync failed.
+ * Returns REWIND_STATUS_OK, or IO/STORAGE when the final sync failed.
  *
  * # Safety
  * `store` is NULL or a live handle that no other thread uses during the
@@ -483,7 +494,7 @@ rewind_status rewind_store_close(struct rewind_store *store);
  * non-zero length),
  * INVALID_ARGUMENT (no events, a name or id of the wrong length, an unknown
  * `expected`), WRONG_EXPECTED_VERSION, DUPLICATE_ID, STORAGE_FULL,
- * READ_ONLY, CLOSED, IO, LMDB.
+ * READ_ONLY, CLOSED, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live.
@@ -510,7 +521,7 @@ rewind_status rewind_store_append(const struct rewind_store *store,
  * it started.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
- * NULL), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+ * NULL), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -533,7 +544,7 @@ rewind_status rewind_store_read_stream(const struct rewind_store *store,
  *
  * Returns REWIND_STATUS_OK (also when the visitor stopped early),
  * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT,
- * CORRUPT, IO, LMDB. `userdata` may be NULL; it is only passed on.
+ * CORRUPT, IO, STORAGE. `userdata` may be NULL; it is only passed on.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -559,7 +570,7 @@ rewind_status rewind_store_read_stream_visit(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
- * CORRUPT, IO, LMDB.
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * `store` is NULL or live; `out` is NULL or writable.
@@ -577,7 +588,7 @@ rewind_status rewind_store_read_log(const struct rewind_store *store,
  * Blocks while reading, on the calling thread. Thread-safe.
  *
  * Returns REWIND_STATUS_OK (also when the visitor stopped early),
- * NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, LMDB.
+ * NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, STORAGE.
  *
  * # Safety
  * `store` is NULL or live; `visitor` follows the rules of `rewind_visitor`.
@@ -601,7 +612,7 @@ rewind_status rewind_store_read_log_visit(const struct rewind_store *store,
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream`, `out_start`
  * or `out_end` NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER (`from_id`
- * comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+ * comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -631,7 +642,7 @@ rewind_status rewind_store_resolve_range(const struct rewind_store *store,
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
  * NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT,
- * CORRUPT, IO, LMDB.
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -656,7 +667,7 @@ rewind_status rewind_store_query(const struct rewind_store *store,
  *
  * Returns REWIND_STATUS_OK (also when the visitor stopped early),
  * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), UNKNOWN_ID,
- * ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+ * ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -683,7 +694,7 @@ rewind_status rewind_store_query_visit(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
- * CORRUPT, IO, LMDB.
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -701,7 +712,7 @@ rewind_status rewind_store_get(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
- * CORRUPT, IO, LMDB.
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -722,7 +733,7 @@ rewind_status rewind_store_contains(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL), CORRUPT, IO,
- * LMDB.
+ * STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -742,7 +753,7 @@ rewind_status rewind_store_stream_head(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
- * CORRUPT, IO, LMDB.
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * `store` is NULL or live; `out` is NULL or writable.
@@ -1007,8 +1018,9 @@ rewind_status rewind_server_options_set_default_stream(struct rewind_server_opti
  * Blocks while the sockets are bound. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (any argument NULL), CONFIG (no
- * query and no command endpoint, or an endpoint that cannot be bound: the
- * message names it), INVALID_ARGUMENT (an option out of its domain), ZMQ.
+ * query and no command endpoint), BIND (an endpoint that cannot be bound:
+ * the message names it), INVALID_ARGUMENT (an option out of its domain),
+ * ZMQ.
  *
  * # Safety
  * `store` and `options` are NULL or live; `out` is NULL or writable.
@@ -1030,8 +1042,8 @@ rewind_status rewind_server_start(const struct rewind_store *store,
  *
  * Blocks while the store is opened and the sockets are bound. Thread-safe.
  *
- * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT, CONFIG, ZMQ,
- * and the statuses of `rewind_store_open_lmdb`.
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT, CONFIG, BIND,
+ * ZMQ, and the statuses of `rewind_store_open_lmdb`.
  *
  * # Safety
  * `path` is NULL or NUL-terminated; `options` is NULL or live; `out` is
@@ -1066,7 +1078,8 @@ rewind_status rewind_server_stop(const struct rewind_server *server);
  * failing; a failure is returned by this and every later wait.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`server` or `out_state` NULL),
- * or the status of the error that stopped the server (ZMQ, IO, ...).
+ * or the status of the error that stopped the server (ZMQ, IO, PANIC when
+ * the server's thread panicked, ...).
  *
  * # Safety
  * `server` is NULL or live; `out_state` is NULL or writable.

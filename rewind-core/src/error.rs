@@ -1,4 +1,7 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and the categories callers handle
+//! errors by. Every variant holds Rewind's own data (or `std::io::Error`):
+//! third-party errors (LMDB, ZeroMQ) are converted at the boundary into a
+//! variant with a message.
 
 use std::fmt;
 
@@ -47,17 +50,109 @@ pub enum Error {
     Closed,
     /// The files of the store are not a Rewind store, or are damaged.
     Corrupt(String),
-    /// A configuration error, detected before any file is created.
-    Config(String),
     /// An operating-system error.
     Io(std::io::Error),
-    /// An LMDB error not covered by a more specific variant.
-    Lmdb(lmdb::Error),
-    /// A ZeroMQ error (binding an endpoint, creating a socket).
-    Zmq(zmq::Error),
+    /// The storage engine failed in a way none of the variants above
+    /// covers (an unexpected LMDB return code, say); the message says how.
+    Storage(String),
     /// An error reported by a backend implemented outside this crate (for
     /// example a Python event store).
     Backend(String),
+    /// A configuration error, detected before any file is created.
+    Config(String),
+    /// A server endpoint could not be bound (taken, malformed, or not
+    /// allowed).
+    Bind {
+        /// The endpoint, as given.
+        endpoint: String,
+        /// Why it could not be bound.
+        reason: String,
+    },
+    /// The messaging layer failed (creating a ZeroMQ context or socket,
+    /// setting an option).
+    Network(String),
+    /// A bug in Rewind: an internal thread panicked or an invariant broke.
+    Internal(String),
+}
+
+/// The broad family of an [`Error`], for callers that handle failures by
+/// kind rather than one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCategory {
+    /// The request was refused and nothing changed; the caller can act on
+    /// it (a version conflict, a duplicate or unknown id, a bad argument, a
+    /// closed or read-only store).
+    Request,
+    /// The store could not do what was asked: full, damaged, or failing.
+    Storage,
+    /// The configuration is wrong; detected before anything starts.
+    Config,
+    /// The server could not start or run: an endpoint, the network layer.
+    Server,
+    /// A bug in Rewind.
+    Internal,
+}
+
+impl Error {
+    /// The family this error belongs to.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Error::WrongExpectedVersion { .. }
+            | Error::DuplicateId(_)
+            | Error::UnknownId(_)
+            | Error::IdNotInStream { .. }
+            | Error::RangeOrder
+            | Error::InvalidArgument(_)
+            | Error::ReadOnly
+            | Error::Closed => ErrorCategory::Request,
+            Error::StorageFull(_)
+            | Error::Corrupt(_)
+            | Error::Io(_)
+            | Error::Storage(_)
+            | Error::Backend(_) => ErrorCategory::Storage,
+            Error::Config(_) => ErrorCategory::Config,
+            Error::Bind { .. } | Error::Network(_) => ErrorCategory::Server,
+            Error::Internal(_) => ErrorCategory::Internal,
+        }
+    }
+
+    /// A copy of the error, for each caller that shares a failed commit.
+    pub(crate) fn replicate(&self) -> Error {
+        match self {
+            Error::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            } => Error::WrongExpectedVersion {
+                stream: stream.clone(),
+                expected: *expected,
+                actual: *actual,
+            },
+            Error::DuplicateId(id) => Error::DuplicateId(id.clone()),
+            Error::UnknownId(id) => Error::UnknownId(id.clone()),
+            Error::IdNotInStream { id, stream } => Error::IdNotInStream {
+                id: id.clone(),
+                stream: stream.clone(),
+            },
+            Error::RangeOrder => Error::RangeOrder,
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::StorageFull(m) => Error::StorageFull(m.clone()),
+            Error::ReadOnly => Error::ReadOnly,
+            Error::Closed => Error::Closed,
+            Error::Corrupt(m) => Error::Corrupt(m.clone()),
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Error::Storage(m) => Error::Storage(m.clone()),
+            Error::Backend(m) => Error::Backend(m.clone()),
+            Error::Config(m) => Error::Config(m.clone()),
+            Error::Bind { endpoint, reason } => Error::Bind {
+                endpoint: endpoint.clone(),
+                reason: reason.clone(),
+            },
+            Error::Network(m) => Error::Network(m.clone()),
+            Error::Internal(m) => Error::Internal(m.clone()),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -93,11 +188,15 @@ impl fmt::Display for Error {
             Error::ReadOnly => write!(f, "the store is open read-only"),
             Error::Closed => write!(f, "the store is closed"),
             Error::Corrupt(m) => write!(f, "corrupt store: {m}"),
-            Error::Config(m) => write!(f, "configuration error: {m}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Lmdb(e) => write!(f, "LMDB error: {e}"),
-            Error::Zmq(e) => write!(f, "ZeroMQ error: {e}"),
+            Error::Storage(m) => write!(f, "storage error: {m}"),
             Error::Backend(m) => write!(f, "{m}"),
+            Error::Config(m) => write!(f, "configuration error: {m}"),
+            Error::Bind { endpoint, reason } => {
+                write!(f, "cannot bind endpoint {endpoint}: {reason}")
+            }
+            Error::Network(m) => write!(f, "ZeroMQ error: {m}"),
+            Error::Internal(m) => write!(f, "internal error (a bug in Rewind): {m}"),
         }
     }
 }
@@ -106,8 +205,6 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
-            Error::Lmdb(e) => Some(e),
-            Error::Zmq(e) => Some(e),
             _ => None,
         }
     }
@@ -136,14 +233,14 @@ impl From<lmdb::Error> for Error {
                 Error::Corrupt(e.to_string())
             }
             lmdb::Error::VersionMismatch => Error::Corrupt(e.to_string()),
-            other => Error::Lmdb(other),
+            other => Error::Storage(format!("LMDB: {other}")),
         }
     }
 }
 
 impl From<zmq::Error> for Error {
     fn from(e: zmq::Error) -> Self {
-        Error::Zmq(e)
+        Error::Network(e.to_string())
     }
 }
 

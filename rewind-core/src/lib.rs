@@ -43,6 +43,6 @@ pub mod server;
 pub mod store;
 
 pub use backend::Backend;
-pub use error::{Error, Printable, Result};
+pub use error::{Error, ErrorCategory, Printable, Result};
 pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
 pub use store::{CommittedAppend, Store, StoreOptions};

@@ -262,19 +262,20 @@ impl LmdbBackend {
             .set_max_readers(1022)
             .set_map_size(initial)
             .open(path)
-            .map_err(|e| match Error::from(e) {
-                Error::Lmdb(lmdb::Error::Other(code)) => Error::Io(std::io::Error::new(
-                    std::io::Error::from_raw_os_error(code).kind(),
-                    format!(
-                        "cannot open store {}: {}",
-                        path.display(),
-                        std::io::Error::from_raw_os_error(code)
-                    ),
-                )),
-                Error::Corrupt(m) => {
-                    Error::Corrupt(format!("{} is not a Rewind store: {m}", path.display()))
+            .map_err(|e| match e {
+                lmdb::Error::Other(code) if code != libc::ENOSPC && code != libc::EDQUOT => {
+                    let os = std::io::Error::from_raw_os_error(code);
+                    Error::Io(std::io::Error::new(
+                        os.kind(),
+                        format!("cannot open store {}: {os}", path.display()),
+                    ))
                 }
-                other => other,
+                e => match Error::from(e) {
+                    Error::Corrupt(m) => {
+                        Error::Corrupt(format!("{} is not a Rewind store: {m}", path.display()))
+                    }
+                    other => other,
+                },
             })?;
         check_not_truncated(&env, path)?;
         let names = ["log", "ids", "streams", "heads", "meta"];
@@ -441,7 +442,6 @@ impl LmdbBackend {
         let mut txn = self.env.begin_rw_txn()?;
         let next = match next_position_in(&txn, self.log) {
             Ok(p) => p,
-            Err(Error::Lmdb(e)) => return Err(e),
             Err(e) => return Ok(Err(e)),
         };
         let outcomes = {

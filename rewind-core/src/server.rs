@@ -174,8 +174,8 @@ impl Server {
     /// thread of its own. Returns once every socket is bound.
     ///
     /// Errors: [`Error::Config`] / [`Error::InvalidArgument`] for bad
-    /// options, [`Error::Config`] naming an endpoint that cannot be bound,
-    /// [`Error::Zmq`] when ZeroMQ cannot make a socket.
+    /// options, [`Error::Bind`] naming an endpoint that cannot be bound,
+    /// [`Error::Network`] when ZeroMQ cannot make a socket.
     pub fn start(store: Store, options: ServerOptions) -> Result<Server> {
         options.validate()?;
         let ctx = zmq::Context::new();
@@ -206,8 +206,10 @@ impl Server {
                 s.set_sndhwm(10_000)?;
             }
             for ep in eps {
-                s.bind(ep)
-                    .map_err(|e| Error::Config(format!("cannot bind endpoint {ep}: {e}")))?;
+                s.bind(ep).map_err(|e| Error::Bind {
+                    endpoint: ep.clone(),
+                    reason: e.to_string(),
+                })?;
                 // The endpoint as bound: a wildcard port is resolved.
                 let last = s.get_last_endpoint()?.unwrap_or_else(|_| ep.clone());
                 out.push(last);
@@ -352,7 +354,7 @@ impl Server {
         m.lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .unwrap_or(Err(Error::Backend("the server thread panicked".into())))
+            .unwrap_or(Err(Error::Internal("the server thread panicked".into())))
     }
 }
 

@@ -188,11 +188,6 @@ impl Store {
         }
     }
 
-    /// The backend under the store.
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.inner.backend
-    }
-
     fn prepare(
         stream: &[u8],
         events: Vec<NewEvent>,
@@ -327,6 +322,15 @@ impl Store {
             false
         })?;
         Ok(found)
+    }
+
+    /// Visits the event with this id, borrowed from the store, if there is
+    /// one; returns whether there was.
+    pub fn visit_id(&self, id: &[u8], mut visit: impl FnMut(EventRef<'_>)) -> Result<bool> {
+        self.inner.backend.get(id, &mut |e| {
+            visit(e);
+            false
+        })
     }
 
     /// Whether an event with this id is stored.
@@ -533,20 +537,5 @@ fn commit_batch(
     }
     for (p, r) in pendings.into_iter().zip(results) {
         p.complete(r);
-    }
-}
-
-impl Error {
-    /// A copy of the error for each append of a failed batch.
-    pub(crate) fn replicate(&self) -> Error {
-        match self {
-            Error::StorageFull(m) => Error::StorageFull(m.clone()),
-            Error::ReadOnly => Error::ReadOnly,
-            Error::Closed => Error::Closed,
-            Error::Corrupt(m) => Error::Corrupt(m.clone()),
-            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
-            Error::Lmdb(e) => Error::Lmdb(*e),
-            other => Error::Backend(other.to_string()),
-        }
     }
 }

@@ -304,8 +304,9 @@ fn start(store: Store, options: &ServerOptions) -> FfiResult<Box<rewind_server>>
 /// Blocks while the sockets are bound. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (any argument NULL), CONFIG (no
-/// query and no command endpoint, or an endpoint that cannot be bound: the
-/// message names it), INVALID_ARGUMENT (an option out of its domain), ZMQ.
+/// query and no command endpoint), BIND (an endpoint that cannot be bound:
+/// the message names it), INVALID_ARGUMENT (an option out of its domain),
+/// ZMQ.
 ///
 /// # Safety
 /// `store` and `options` are NULL or live; `out` is NULL or writable.
@@ -336,8 +337,8 @@ pub unsafe extern "C" fn rewind_server_start(
 ///
 /// Blocks while the store is opened and the sockets are bound. Thread-safe.
 ///
-/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT, CONFIG, ZMQ,
-/// and the statuses of `rewind_store_open_lmdb`.
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT, CONFIG, BIND,
+/// ZMQ, and the statuses of `rewind_store_open_lmdb`.
 ///
 /// # Safety
 /// `path` is NULL or NUL-terminated; `options` is NULL or live; `out` is
@@ -439,7 +440,8 @@ impl rewind_server {
 /// failing; a failure is returned by this and every later wait.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`server` or `out_state` NULL),
-/// or the status of the error that stopped the server (ZMQ, IO, ...).
+/// or the status of the error that stopped the server (ZMQ, IO, PANIC when
+/// the server's thread panicked, ...).
 ///
 /// # Safety
 /// `server` is NULL or live; `out_state` is NULL or writable.

@@ -48,17 +48,23 @@ pub enum rewind_status {
     Corrupt = 303,
     /// An operating-system error (opening a directory, reading a file).
     Io = 304,
-    /// An LMDB error not covered by a more specific status.
-    Lmdb = 305,
+    /// The storage engine failed in a way no more specific status covers
+    /// (`REWIND_STATUS_LMDB`, its former name, is kept as an alias).
+    Storage = 305,
     /// An error of a store backend implemented outside the core.
     Backend = 306,
     /// The server's options are inconsistent (for example no query and no
     /// command endpoint).
     Config = 400,
-    /// A ZeroMQ error: an endpoint could not be bound, a socket not created.
+    /// The messaging layer (ZeroMQ) failed: a context or socket could not
+    /// be created or set up.
     Zmq = 401,
-    /// A panic inside the library was caught at the boundary. The object
-    /// the call was working on may be in an unexpected state.
+    /// An endpoint could not be bound: malformed, not allowed, or in use.
+    /// The message names the endpoint.
+    Bind = 402,
+    /// A bug in librewind: a panic was caught at the boundary, or an
+    /// internal thread of a server panicked. The object the call was
+    /// working on may be in an unexpected state.
     Panic = 900,
     /// An error this version of the ABI does not know more about; the last
     /// error message says what it is.
@@ -82,11 +88,12 @@ impl rewind_status {
             rewind_status::Closed => "the store is closed\0",
             rewind_status::Corrupt => "corrupt store\0",
             rewind_status::Io => "I/O error\0",
-            rewind_status::Lmdb => "LMDB error\0",
+            rewind_status::Storage => "storage engine error\0",
             rewind_status::Backend => "backend error\0",
             rewind_status::Config => "configuration error\0",
             rewind_status::Zmq => "ZeroMQ error\0",
-            rewind_status::Panic => "internal panic (a bug in librewind)\0",
+            rewind_status::Bind => "an endpoint could not be bound\0",
+            rewind_status::Panic => "internal error (a bug in librewind)\0",
             rewind_status::Other => "other error\0",
         }
     }
@@ -107,10 +114,11 @@ impl rewind_status {
             Closed,
             Corrupt,
             Io,
-            Lmdb,
+            Storage,
             Backend,
             Config,
             Zmq,
+            Bind,
             Panic,
             Other,
         ]
@@ -132,11 +140,13 @@ pub(crate) fn status_of(e: &Error) -> rewind_status {
         Error::ReadOnly => rewind_status::ReadOnly,
         Error::Closed => rewind_status::Closed,
         Error::Corrupt(_) => rewind_status::Corrupt,
-        Error::Config(_) => rewind_status::Config,
         Error::Io(_) => rewind_status::Io,
-        Error::Lmdb(_) => rewind_status::Lmdb,
-        Error::Zmq(_) => rewind_status::Zmq,
+        Error::Storage(_) => rewind_status::Storage,
         Error::Backend(_) => rewind_status::Backend,
+        Error::Config(_) => rewind_status::Config,
+        Error::Bind { .. } => rewind_status::Bind,
+        Error::Network(_) => rewind_status::Zmq,
+        Error::Internal(_) => rewind_status::Panic,
         _ => rewind_status::Other,
     }
 }
@@ -314,6 +324,16 @@ mod tests {
             (Error::StorageFull("x".into()), rewind_status::StorageFull),
             (Error::Config("x".into()), rewind_status::Config),
             (Error::Backend("x".into()), rewind_status::Backend),
+            (Error::Storage("x".into()), rewind_status::Storage),
+            (
+                Error::Bind {
+                    endpoint: "tcp://x:1".into(),
+                    reason: "in use".into(),
+                },
+                rewind_status::Bind,
+            ),
+            (Error::Network("x".into()), rewind_status::Zmq),
+            (Error::Internal("x".into()), rewind_status::Panic),
         ];
         for (e, s) in cases {
             assert_eq!(status_of(&e), s, "{e}");

@@ -120,7 +120,7 @@ fn visit_with(
 /// open the same directory.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`path` or `out` NULL),
-/// INVALID_ARGUMENT (empty path), IO, CORRUPT (not a Rewind store), LMDB.
+/// INVALID_ARGUMENT (empty path), IO, CORRUPT (not a Rewind store), STORAGE.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
@@ -179,7 +179,7 @@ pub unsafe extern "C" fn rewind_store_open_in_memory(out: *mut *mut rewind_store
 /// again; no other thread may be using it during the call. Blocks until the
 /// writer has stopped and the files are synced.
 ///
-/// Returns REWIND_STATUS_OK, or IO/LMDB when the final sync failed.
+/// Returns REWIND_STATUS_OK, or IO/STORAGE when the final sync failed.
 ///
 /// # Safety
 /// `store` is NULL or a live handle that no other thread uses during the
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn rewind_store_close(store: *mut rewind_store) -> rewind_
 /// non-zero length),
 /// INVALID_ARGUMENT (no events, a name or id of the wrong length, an unknown
 /// `expected`), WRONG_EXPECTED_VERSION, DUPLICATE_ID, STORAGE_FULL,
-/// READ_ONLY, CLOSED, IO, LMDB.
+/// READ_ONLY, CLOSED, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live.
@@ -273,7 +273,7 @@ pub unsafe extern "C" fn rewind_store_append(
 /// it started.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
-/// NULL), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+/// NULL), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn rewind_store_read_stream(
 ///
 /// Returns REWIND_STATUS_OK (also when the visitor stopped early),
 /// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT,
-/// CORRUPT, IO, LMDB. `userdata` may be NULL; it is only passed on.
+/// CORRUPT, IO, STORAGE. `userdata` may be NULL; it is only passed on.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -339,7 +339,7 @@ pub unsafe extern "C" fn rewind_store_read_stream_visit(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
-/// CORRUPT, IO, LMDB.
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// `store` is NULL or live; `out` is NULL or writable.
@@ -364,7 +364,7 @@ pub unsafe extern "C" fn rewind_store_read_log(
 /// Blocks while reading, on the calling thread. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK (also when the visitor stopped early),
-/// NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, LMDB.
+/// NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// `store` is NULL or live; `visitor` follows the rules of `rewind_visitor`.
@@ -396,7 +396,7 @@ pub unsafe extern "C" fn rewind_store_read_log_visit(
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream`, `out_start`
 /// or `out_end` NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER (`from_id`
-/// comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+/// comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -440,7 +440,7 @@ pub unsafe extern "C" fn rewind_store_resolve_range(
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
 /// NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT,
-/// CORRUPT, IO, LMDB.
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -475,7 +475,7 @@ pub unsafe extern "C" fn rewind_store_query(
 ///
 /// Returns REWIND_STATUS_OK (also when the visitor stopped early),
 /// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), UNKNOWN_ID,
-/// ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, LMDB.
+/// ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -513,7 +513,7 @@ pub unsafe extern "C" fn rewind_store_query_visit(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
-/// CORRUPT, IO, LMDB.
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -530,7 +530,12 @@ pub unsafe extern "C" fn rewind_store_get(
         let id = required_bytes(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
         // Borrowed from the store and copied once, into the result.
-        collect_into(out, |v| store.backend().get(id, v).map(|_| ()))
+        collect_into(out, |v| {
+            store.visit_id(id, |e| {
+                v(e);
+            })?;
+            Ok(())
+        })
     })
 }
 
@@ -540,7 +545,7 @@ pub unsafe extern "C" fn rewind_store_get(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
-/// CORRUPT, IO, LMDB.
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -570,7 +575,7 @@ pub unsafe extern "C" fn rewind_store_contains(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL), CORRUPT, IO,
-/// LMDB.
+/// STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -606,7 +611,7 @@ pub unsafe extern "C" fn rewind_store_stream_head(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
-/// CORRUPT, IO, LMDB.
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// `store` is NULL or live; `out` is NULL or writable.

@@ -29,7 +29,9 @@ pub struct Exceptions {
     pub config: Py<PyType>,
     pub storage: Py<PyType>,
     pub network: Py<PyType>,
+    pub bind: Py<PyType>,
     pub backend: Py<PyType>,
+    pub internal: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -60,6 +62,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "Base class of every error raised by the Rewind store.",
     )?;
     let b = || base.bind(py).clone().into_any();
+    let network = new_class(
+        py,
+        "NetworkError",
+        vec![b()],
+        "The messaging layer (ZeroMQ) failed: a context or socket could not be set up, or \
+         an endpoint bound (see `BindError`).",
+    )?;
     let e = Exceptions {
         wrong_expected_version: new_class(
             py,
@@ -129,17 +138,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             vec![b(), exc("OSError")?],
             "The operating system or the storage engine (LMDB) reported an error.",
         )?,
-        network: new_class(
+        network: network.clone_ref(py),
+        bind: new_class(
             py,
-            "NetworkError",
-            vec![b()],
-            "ZeroMQ reported an error (for example, an endpoint could not be bound).",
+            "BindError",
+            vec![network.bind(py).clone().into_any()],
+            "A server endpoint could not be bound (malformed, not allowed, or in use). \
+             Attributes: `endpoint`, `reason`.",
         )?,
         backend: new_class(
             py,
             "BackendError",
             vec![b()],
-            "An event store implemented in Python, served by the Rust server, failed.",
+            "An event store implemented outside the core (a Python event store served by \
+             the Rust server) failed.",
+        )?,
+        internal: new_class(
+            py,
+            "InternalError",
+            vec![b()],
+            "A bug in Rewind: an internal thread (such as the server's) panicked.",
         )?,
         base,
     };
@@ -157,7 +175,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("ConfigError", &e.config),
         ("StorageError", &e.storage),
         ("NetworkError", &e.network),
+        ("BindError", &e.bind),
         ("BackendError", &e.backend),
+        ("InternalError", &e.internal),
     ] {
         m.add(name, t.bind(py))?;
     }
@@ -246,9 +266,23 @@ pub fn to_py_err(e: Error) -> PyErr {
                 let reason = PyString::new(py, m).into_any();
                 raise(py, &x.config, msg, &[("reason", reason)])
             }
-            Error::Io(_) | Error::Lmdb(_) => raise(py, &x.storage, msg, &[]),
-            Error::Zmq(_) => raise(py, &x.network, msg, &[]),
+            Error::Io(_) | Error::Storage(_) => raise(py, &x.storage, msg, &[]),
             Error::Backend(_) => raise(py, &x.backend, msg, &[]),
+            Error::Network(_) => raise(py, &x.network, msg, &[]),
+            Error::Bind {
+                ref endpoint,
+                ref reason,
+            } => {
+                let endpoint = PyString::new(py, endpoint).into_any();
+                let reason = PyString::new(py, reason).into_any();
+                raise(
+                    py,
+                    &x.bind,
+                    msg,
+                    &[("endpoint", endpoint), ("reason", reason)],
+                )
+            }
+            Error::Internal(_) => raise(py, &x.internal, msg, &[]),
             _ => raise(py, &x.base, msg, &[]),
         }
     })

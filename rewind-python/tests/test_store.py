@@ -295,7 +295,9 @@ def test_every_exception_derives_from_rewind_error() -> None:
         "ConfigError",
         "StorageError",
         "NetworkError",
+        "BindError",
         "BackendError",
+        "InternalError",
     ]
     for name in names:
         cls = getattr(rewind, name)
@@ -303,6 +305,7 @@ def test_every_exception_derives_from_rewind_error() -> None:
         assert cls.__module__ == "rewind"
         assert cls.__doc__
     assert issubclass(rewind.StorageError, OSError)
+    assert issubclass(rewind.BindError, rewind.NetworkError)
 
 
 def test_blocking_calls_release_the_gil(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ static rewind_server *start_server(rewind_store *store, const char *path,
     st = store ? rewind_server_start(store, o, &server)
                : rewind_server_start_lmdb(path, 0, o, &server);
     if (st == REWIND_STATUS_OK) return server;
-    if (st != REWIND_STATUS_CONFIG || strstr(rewind_last_error_message(), "bind") == NULL) {
+    if (st != REWIND_STATUS_BIND || strstr(rewind_last_error_message(), "bind") == NULL) {
       fprintf(stderr, "starting a server failed: %s\n", rewind_last_error_message());
       CHECK(0);
       return NULL;
@@ -408,14 +408,14 @@ static void test_start_errors(void) {
 
   /* An endpoint that cannot be bound. */
   CHECK_OK(rewind_server_options_set_query_endpoints(o, "nonsense://here"));
-  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
+  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_BIND);
   CHECK(strstr(rewind_last_error_message(), "nonsense://here") != NULL);
   CHECK(server == NULL);
 
   /* A port already bound by a running server. */
   running = start_server(store, NULL, o, &ep);
   CHECK(running != NULL);
-  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
+  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_BIND);
   CHECK(strstr(rewind_last_error_message(), ep.query) != NULL);
   CHECK(server == NULL);
   rewind_server_free(running);

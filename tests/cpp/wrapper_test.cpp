@@ -289,7 +289,7 @@ Rewind::Server start_server(const Rewind::Store &store, Rewind::ServerOptions &o
     try {
       return Rewind::Server::start(store, opts);
     } catch (const Rewind::Error &e) {
-      if (e.status() != REWIND_STATUS_CONFIG) throw;
+      if (e.status() != REWIND_STATUS_BIND) throw;
     }
   }
   throw std::runtime_error("no free ports");
@@ -346,7 +346,7 @@ void server_errors_are_exceptions() {
   opts.query_endpoints("").command_endpoints("");
   CHECK_THROWS(Rewind::Server::start(store, opts), REWIND_STATUS_CONFIG);
   opts.query_endpoints("nonsense://x");
-  CHECK_THROWS(Rewind::Server::start(store, opts), REWIND_STATUS_CONFIG);
+  CHECK_THROWS(Rewind::Server::start(store, opts), REWIND_STATUS_BIND);
   Rewind::ServerOptions threads;
   threads.zmq_io_threads(0);
   CHECK_THROWS(Rewind::Server::start(store, threads), REWIND_STATUS_INVALID_ARGUMENT);

@@ -19,6 +19,7 @@ The modules of the original Rewind 0.3.1 keep working unchanged:
 from rewind._native import (
     Appended,
     BackendError,
+    BindError,
     ClosedError,
     ConfigError,
     CorruptStoreError,
@@ -26,6 +27,7 @@ from rewind._native import (
     Event,
     EventIterator,
     ExpectedVersion,
+    InternalError,
     InvalidArgumentError,
     NetworkError,
     RangeOrderError,
@@ -43,6 +45,7 @@ from rewind._native import (
 __all__ = [
     "Appended",
     "BackendError",
+    "BindError",
     "ClosedError",
     "ConfigError",
     "CorruptStoreError",
@@ -50,6 +53,7 @@ __all__ = [
     "Event",
     "EventIterator",
     "ExpectedVersion",
+    "InternalError",
     "InvalidArgumentError",
     "NetworkError",
     "RangeOrderError",

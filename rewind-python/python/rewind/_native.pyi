@@ -63,10 +63,19 @@ class StorageError(RewindError, OSError):
     """The operating system or the storage engine reported an error."""
 
 class NetworkError(RewindError):
-    """ZeroMQ reported an error."""
+    """The messaging layer (ZeroMQ) failed."""
+
+class BindError(NetworkError):
+    """A server endpoint could not be bound."""
+
+    endpoint: str
+    reason: str
 
 class BackendError(RewindError):
-    """An event store implemented in Python failed while being served."""
+    """An event store implemented outside the core (in Python) failed."""
+
+class InternalError(RewindError):
+    """A bug in Rewind: an internal thread panicked."""
 
 @final
 class ExpectedVersion:

@@ -94,6 +94,8 @@ def run(config: configparser.RawConfigParser, exit_codeword: Optional[str] = Non
         )
     except _native.ConfigError as e:
         raise rconfig.ConfigurationError(_reason(e)) from None
+    except _native.BindError as e:
+        raise rconfig.ConfigurationError(str(e)) from None
     except _native.InvalidArgumentError as e:
         _logger.critical("%s", _reason(e))
         return 1
