@@ -13,7 +13,8 @@
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
 //! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
-//! | [`config`]  | the INI configuration file and the server's options |
+//! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
+//! | [`service`] | the one start-up path: configuration → store → server → ready line |
 //!
 //! Embedding the store:
 //!
@@ -40,6 +41,7 @@ pub mod memory;
 pub mod model;
 pub mod protocol;
 pub mod server;
+pub mod service;
 pub mod store;
 
 pub use backend::Backend;

@@ -4,10 +4,10 @@ use std::os::raw::c_char;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use rewind_core::config::split_endpoints;
+use rewind_core::config::{split_endpoints, Config, StoreConfig};
 use rewind_core::lmdb::LmdbOptions;
-use rewind_core::server::{ExitReason, Server, ServerOptions, StopHandle};
-use rewind_core::{Store, StoreOptions};
+use rewind_core::server::{ExitReason, ServerOptions, StopHandle};
+use rewind_core::service::Service;
 
 use crate::status::{guard, guard_value, rewind_status, FfiError, FfiResult};
 use crate::store::rewind_store;
@@ -36,7 +36,7 @@ pub struct rewind_server_options {
 pub struct rewind_server {
     stop: StopHandle,
     /// The running server, until a wait has seen it stop and joined it.
-    running: RwLock<Option<Server>>,
+    running: RwLock<Option<Service>>,
     /// How the server ended, once it has.
     outcome: Mutex<Option<Result<ExitReason, (rewind_status, String)>>>,
 }
@@ -281,13 +281,12 @@ pub unsafe extern "C" fn rewind_server_options_set_default_stream(
     })
 }
 
-fn start(store: Store, options: &ServerOptions) -> FfiResult<Box<rewind_server>> {
-    let server = Server::start(store, options.clone())?;
-    Ok(Box::new(rewind_server {
+fn boxed(server: Service) -> Box<rewind_server> {
+    Box::new(rewind_server {
         stop: server.stop_handle(),
         running: RwLock::new(Some(server)),
         outcome: Mutex::new(None),
-    }))
+    })
 }
 
 /// Starts a server on `store` with `options`, on threads of its own, and
@@ -320,7 +319,8 @@ pub unsafe extern "C" fn rewind_server_start(
         let store = store.as_ref().ok_or_else(|| FfiError::null("store"))?;
         let options = options.as_ref().ok_or_else(|| FfiError::null("options"))?;
         let out = out_ptr(out, "out")?;
-        *out = Box::into_raw(start(store.store.clone(), &options.options)?);
+        let service = Service::on_store(store.store.clone(), &options.options, "a store")?;
+        *out = Box::into_raw(boxed(service));
         Ok(())
     })
 }
@@ -354,12 +354,14 @@ pub unsafe extern "C" fn rewind_server_start_lmdb(
         let path = c_path(path, "path")?;
         let options = options.as_ref().ok_or_else(|| FfiError::null("options"))?;
         let out = out_ptr(out, "out")?;
-        // Check the options before any file is created.
-        options.options.validate()?;
         let mut lmdb = LmdbOptions::new(path);
         lmdb.max_map_size = (max_map_size != 0).then_some(max_map_size);
-        let store = Store::open(&StoreOptions::Lmdb(lmdb))?;
-        *out = Box::into_raw(start(store, &options.options)?);
+        let config = Config {
+            server: options.options.clone(),
+            store: StoreConfig::Lmdb(lmdb),
+        };
+        // The options are checked before any file is created.
+        *out = Box::into_raw(boxed(Service::start(&config)?));
         Ok(())
     })
 }

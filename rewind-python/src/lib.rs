@@ -29,6 +29,25 @@ fn embedded_default_sections() -> Vec<(String, Vec<(String, String)>)> {
     rewind_core::config::embedded_default_sections()
 }
 
+/// Reads the options of an `LMDBEventStore` configuration section with the
+/// core's one reader of such sections: returns `(path, initial_map_size,
+/// map_size_limit)`. Raises `ConfigError` (no `path`) or
+/// `InvalidArgumentError` (a malformed size).
+#[pyfunction]
+#[pyo3(name = "_lmdb_store_options")]
+fn lmdb_store_options(options: Vec<(String, String)>) -> PyResult<(String, usize, Option<usize>)> {
+    use crate::errors::IntoPy;
+    const SECTION: &str = "LMDBEventStore";
+    let ini =
+        rewind_core::config::Ini::from_sections(vec![(SECTION.to_string(), options)]).py_err()?;
+    let o = rewind_core::config::lmdb_section(&ini, SECTION).py_err()?;
+    Ok((
+        o.path.display().to_string(),
+        o.initial_map_size,
+        o.max_map_size,
+    ))
+}
+
 /// The native module: `rewind` re-exports everything public from it.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -45,8 +64,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::EventIterator>()?;
     m.add_class::<server::PyServerConfig>()?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(server::cli_flags, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(embedded_default_sections, m)?)?;
+    m.add_function(wrap_pyfunction!(lmdb_store_options, m)?)?;
     m.add("_DEFAULT_DATA_DIR", rewind_core::config::DEFAULT_DATA_DIR)?;
     m.add(
         "_EMBEDDED_STORE_SECTION",

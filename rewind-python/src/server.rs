@@ -1,13 +1,16 @@
 //! The server, run in-process: the configuration is interpreted by the
-//! core ([`Config::from_ini`]) and served by [`Server`], both protocols.
+//! core ([`Config::from_ini`], [`Overrides`]) and started by the core's one
+//! start-up path ([`Service`]). What stays here is Python's part: building
+//! a Python-level store, the GIL, and Ctrl-C.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use rewind_core::config::{Config, Ini, StoreConfig};
-use rewind_core::server::{ExitReason, Server};
-use rewind_core::{Error, Store, StoreOptions};
+use rewind_core::config::{Config, Ini, Overrides, StoreConfig, FLAGS};
+use rewind_core::server::ExitReason;
+use rewind_core::service::Service;
+use rewind_core::Error;
 
 use crate::errors::{to_py_err, IntoPy};
 use crate::pybackend::PyEventStoreBackend;
@@ -25,12 +28,23 @@ pub struct PyServerConfig {
 impl PyServerConfig {
     /// Interprets the sections of a configuration file, given as
     /// `[(section, [(option, value), ...]), ...]` (a section `DEFAULT`
-    /// provides fallbacks). Raises `ConfigError` for a structural error and
-    /// `InvalidArgumentError` for a value of the wrong type.
+    /// provides fallbacks), then the command line's `overrides`
+    /// (`[(option, value or None), ...]`, options named as in `cli_flags()`).
+    /// Raises `ConfigError` for a structural error and `InvalidArgumentError`
+    /// for a value of the wrong type.
     #[staticmethod]
-    fn from_sections(sections: Vec<(String, Vec<(String, String)>)>) -> PyResult<Self> {
+    #[pyo3(signature = (sections, overrides = Vec::new()))]
+    fn from_sections(
+        sections: Vec<(String, Vec<(String, String)>)>,
+        overrides: Vec<(String, Option<String>)>,
+    ) -> PyResult<Self> {
         let ini = Ini::from_sections(sections).py_err()?;
-        let config = Config::from_ini(&ini).py_err()?;
+        let mut config = Config::from_ini(&ini).py_err()?;
+        let mut o = Overrides::new();
+        for (name, value) in overrides {
+            o.set(&name, value).py_err()?;
+        }
+        o.apply(&mut config).py_err()?;
         Ok(PyServerConfig { config })
     }
 
@@ -83,92 +97,22 @@ impl PyServerConfig {
     }
 }
 
-fn open_store(
-    py: Python<'_>,
-    config: &Config,
-    python_store: Option<Py<PyAny>>,
-) -> PyResult<(Store, String)> {
-    match (&config.store, python_store) {
-        (StoreConfig::InMemory, None) => Ok((Store::in_memory(), "an in-memory store".into())),
-        (StoreConfig::Lmdb(o), None) => {
-            let options = StoreOptions::Lmdb(o.clone());
-            let store = py.detach(|| Store::open(&options)).py_err()?;
-            Ok((store, format!("the LMDB store in {}", o.path.display())))
-        }
-        (StoreConfig::Class { class, section }, Some(obj)) => {
-            let stream = config.server.default_stream.clone();
-            let backend = PyEventStoreBackend::new(py, obj, stream)?;
-            let store = Store::from_backend(Arc::new(backend));
-            Ok((store, format!("{class} (section [{section}])")))
-        }
-        (StoreConfig::Class { class, .. }, None) => Err(to_py_err(Error::Config(format!(
-            "the store class {class} must be constructed in Python and passed as python_store"
-        )))),
-        (_, Some(_)) => Err(to_py_err(Error::Config(
-            "python_store is only for a store class the server cannot open itself".into(),
-        ))),
-    }
-}
-
-fn serve_store(
-    py: Python<'_>,
-    store: Store,
-    options: rewind_core::server::ServerOptions,
-    what: String,
-    on_ready: Option<Py<PyAny>>,
-) -> PyResult<&'static str> {
-    let server = {
-        let store = store.clone();
-        let options = options.clone();
-        py.detach(move || Server::start(store, options))
-    };
-    let server = match server {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = py.detach(|| store.close());
-            return Err(to_py_err(e));
-        }
-    };
-    let stop = |server: Server, py: Python<'_>| {
-        server.stop();
-        py.detach(move || {
-            let r = server.join();
-            let closed = store.close();
-            (r, closed)
-        })
-    };
-    if let Some(cb) = on_ready {
-        let line = format!("rewind is ready: serving {what} on {}", options.describe());
-        if let Err(e) = cb.bind(py).call1((line,)) {
-            let _ = stop(server, py);
-            return Err(e);
-        }
-    }
-    loop {
-        if py.detach(|| server.wait_timeout(SIGNAL_POLL)) {
-            break;
-        }
-        if let Err(e) = py.check_signals() {
-            // Ctrl-C (or any signal handler that raised): stop gracefully,
-            // then let the exception go on.
-            let _ = stop(server, py);
-            return Err(e);
-        }
-    }
-    let (reason, closed) = stop(server, py);
-    let reason = reason.py_err()?;
-    closed.py_err()?;
-    Ok(match reason {
-        ExitReason::ExitCodeword => "exit_codeword",
-        _ => "stopped",
-    })
+/// The command line's options, as the core defines them:
+/// `[(name, value_name or None for a switch, help), ...]`.
+#[pyfunction]
+pub fn cli_flags() -> Vec<(&'static str, Option<&'static str>, &'static str)> {
+    FLAGS
+        .iter()
+        .map(|f| (f.name, f.value_name, f.help))
+        .collect()
 }
 
 /// Serves a configuration until a client sends the exit codeword, or a
 /// signal handler raises (Ctrl-C: `KeyboardInterrupt`), with the GIL
 /// released. The store is the one the configuration names; a store of kind
 /// `"class"` is the Python object `python_store`. `on_ready` is called with
-/// a line saying where the server listens, once every endpoint is bound.
+/// the ready line (the store and the endpoints as bound) once every
+/// endpoint is bound.
 ///
 /// Returns `"exit_codeword"` or `"stopped"`. The store is closed (and a
 /// `python_store` is not: its owner closes it).
@@ -181,11 +125,56 @@ pub fn serve(
     python_store: Option<Py<PyAny>>,
     on_ready: Option<Py<PyAny>>,
 ) -> PyResult<&'static str> {
-    let mut options = config.config.server.clone();
+    let mut config = config.config.clone();
     if exit_codeword.is_some() {
-        options.exit_codeword = exit_codeword;
+        config.server.exit_codeword = exit_codeword;
     }
-    options.validate().py_err()?;
-    let (store, what) = open_store(py, &config.config, python_store)?;
-    serve_store(py, store, options, what, on_ready)
+    let foreign = match (&config.store, python_store) {
+        (StoreConfig::Class { .. }, Some(obj)) => {
+            let stream = config.server.default_stream.clone();
+            let backend = PyEventStoreBackend::new(py, obj, stream)?;
+            Some(Arc::new(backend) as Arc<dyn rewind_core::Backend>)
+        }
+        (StoreConfig::Class { class, .. }, None) => {
+            return Err(to_py_err(Error::Config(format!(
+                "the store class {class} must be constructed in Python and passed as \
+                 python_store"
+            ))))
+        }
+        (_, Some(_)) => {
+            return Err(to_py_err(Error::Config(
+                "python_store is only for a store class the server cannot open itself".into(),
+            )))
+        }
+        (_, None) => None,
+    };
+    let service = py
+        .detach(|| Service::start_with(&config, foreign))
+        .py_err()?;
+    let stop = |service: Service, py: Python<'_>| {
+        service.stop();
+        py.detach(move || service.join())
+    };
+    if let Some(cb) = on_ready {
+        if let Err(e) = cb.bind(py).call1((service.ready_line(),)) {
+            let _ = stop(service, py);
+            return Err(e);
+        }
+    }
+    loop {
+        if py.detach(|| service.wait_timeout(SIGNAL_POLL)) {
+            break;
+        }
+        if let Err(e) = py.check_signals() {
+            // Ctrl-C (or any signal handler that raised): stop gracefully,
+            // then let the exception go on.
+            let _ = stop(service, py);
+            return Err(e);
+        }
+    }
+    let reason = stop(service, py).py_err()?;
+    Ok(match reason {
+        ExitReason::ExitCodeword => "exit_codeword",
+        _ => "stopped",
+    })
 }

@@ -1,20 +1,22 @@
-//! The configuration file of the original Rewind, and the server's options.
+//! The configuration: the original Rewind's INI file, the embedded
+//! default, and the command line's overrides.
 //!
-//! [`Ini`] reads the INI dialect of Python's `configparser` (sections,
-//! `key = value` or `key: value`, case-insensitive keys, full-line `#`/`;`
-//! comments, inline `;` comments after white space, indented continuation
-//! lines, a `DEFAULT` section). The Python package hands its
-//! `ConfigParser`'s sections to [`Ini::from_sections`], so both front ends
-//! share [`Config::from_ini`], the one interpretation of the options.
+//! [`Ini`] reads the INI dialect of Python's `configparser`. The Python
+//! package hands its `ConfigParser`'s sections to [`Ini::from_sections`], so
+//! both front ends share [`Config::from_ini`], the one interpretation of the
+//! options, and [`Overrides`], the one interpretation of the command line.
+//! [`crate::service`] turns a [`Config`] into a running server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::lmdb::LmdbOptions;
 use crate::server::ServerOptions;
 use crate::{Error, Result};
 
 mod ini;
+mod overrides;
 pub use ini::Ini;
+pub use overrides::{Flag, Overrides, FLAGS};
 
 /// The section that holds the server's options.
 pub const DEFAULT_SECTION: &str = "general";
@@ -45,6 +47,17 @@ pub enum StoreConfig {
         /// The section that configures the store.
         section: String,
     },
+}
+
+impl StoreConfig {
+    /// The store in words, for the ready line and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::InMemory => "an in-memory store".into(),
+            StoreConfig::Lmdb(o) => format!("the LMDB store in {}", o.path.display()),
+            StoreConfig::Class { class, section } => format!("{class} (section [{section}])"),
+        }
+    }
 }
 
 /// The data directory of the embedded default, relative to the current one.
@@ -131,6 +144,22 @@ impl Config {
         Config::from_ini(&ini).expect("the embedded default is valid")
     }
 
+    /// The configuration in the INI file at `path`, or the embedded
+    /// default when there is none.
+    ///
+    /// Errors: [`Error::Config`] when the file cannot be read or is not
+    /// well-formed, and as [`Config::from_ini`].
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+                Config::from_ini(&Ini::parse(&text)?)
+            }
+            None => Ok(Config::embedded_default()),
+        }
+    }
+
     /// Interprets a configuration, in the order the original checked it.
     ///
     /// Errors: [`Error::Config`] for a missing `[general]`, a missing query
@@ -193,6 +222,46 @@ impl Config {
     }
 }
 
+/// Interprets the section of an `LMDBEventStore`: `path` (required),
+/// `initial-map-size` and `map-size-limit` (sizes with K, M, G, T
+/// suffixes). Unknown options are logged as warnings and ignored. The one
+/// reader of such a section, for the binary and the Python package alike.
+///
+/// Errors: [`Error::Config`] for a missing section or `path`;
+/// [`Error::InvalidArgument`] for a malformed size.
+pub fn lmdb_section(ini: &Ini, section: &str) -> Result<LmdbOptions> {
+    if !ini.has_section(section) {
+        return Err(Error::Config(format!("section '{section}' does not exist")));
+    }
+    let path = ini.get(section, "path").ok_or_else(|| {
+        Error::Config(format!(
+            "Missing option 'path' in section '{section}' (LMDBEventStore)"
+        ))
+    })?;
+    let mut o = LmdbOptions::new(PathBuf::from(path));
+    let size = |key: &str| -> Result<Option<usize>> {
+        ini.get(section, key)
+            .map(|v| {
+                parse_size(v).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{section}:{key} must be a size in bytes, not '{v}'"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    if let Some(s) = size("initial-map-size")? {
+        o.initial_map_size = s;
+    }
+    o.max_map_size = size("map-size-limit")?;
+    for key in ini.keys(section) {
+        if !["class", "path", "initial-map-size", "map-size-limit"].contains(&key) {
+            log::warn!("unknown option {section}:{key} ignored");
+        }
+    }
+    Ok(o)
+}
+
 fn store_config(ini: &Ini, section: &str) -> Result<StoreConfig> {
     if !ini.has_section(section) {
         return Err(Error::Config(format!(
@@ -203,35 +272,7 @@ fn store_config(ini: &Ini, section: &str) -> Result<StoreConfig> {
         .get(section, "class")
         .ok_or_else(|| Error::Config(format!("Missing option 'class' in section '{section}'")))?;
     match class_name(class) {
-        "LMDBEventStore" => {
-            let path = ini.get(section, "path").ok_or_else(|| {
-                Error::Config(format!(
-                    "Missing option 'path' in section '{section}' (LMDBEventStore)"
-                ))
-            })?;
-            let mut o = LmdbOptions::new(PathBuf::from(path));
-            let size = |key: &str| -> Result<Option<usize>> {
-                ini.get(section, key)
-                    .map(|v| {
-                        parse_size(v).ok_or_else(|| {
-                            Error::InvalidArgument(format!(
-                                "{section}:{key} must be a size in bytes, not '{v}'"
-                            ))
-                        })
-                    })
-                    .transpose()
-            };
-            if let Some(s) = size("initial-map-size")? {
-                o.initial_map_size = s;
-            }
-            o.max_map_size = size("map-size-limit")?;
-            for key in ini.keys(section) {
-                if !["class", "path", "initial-map-size", "map-size-limit"].contains(&key) {
-                    log::warn!("unknown option {section}:{key} ignored");
-                }
-            }
-            Ok(StoreConfig::Lmdb(o))
-        }
+        "LMDBEventStore" => lmdb_section(ini, section).map(StoreConfig::Lmdb),
         "InMemoryEventStore" => Ok(StoreConfig::InMemory),
         _ => Ok(StoreConfig::Class {
             class: class.to_string(),

@@ -27,8 +27,6 @@ _logger = logging.getLogger(__name__)
 #: The LMDB directory the command serves when it is given no configuration.
 DEFAULT_DATA_DIR = _native._DEFAULT_DATA_DIR
 
-_CLI_STORE_SECTION = _native._EMBEDDED_STORE_SECTION
-_LMDB_CLASS = "rewind.server.eventstores.LMDBEventStore"
 
 
 def _sections(config: configparser.RawConfigParser) -> List[Tuple[str, List[Tuple[str, str]]]]:
@@ -73,25 +71,29 @@ def run(config: configparser.RawConfigParser, exit_codeword: Optional[str] = Non
     your own) is built with `construct_eventstore`, served, and closed when
     the server stops.
     """
+    overrides: List[Tuple[str, Optional[str]]] = []
+    if exit_codeword:
+        overrides.append(("exit-codeword", exit_codeword))
+    return _serve(config, overrides)
+
+
+def _serve(
+    config: configparser.RawConfigParser, overrides: Sequence[Tuple[str, Optional[str]]]
+) -> int:
+    """`run`, with the command line's options applied by the core."""
     try:
-        parsed = _native.ServerConfig.from_sections(_sections(config))
+        parsed = _native.ServerConfig.from_sections(_sections(config), list(overrides))
     except _native.ConfigError as e:
         raise rconfig.ConfigurationError(_reason(e)) from None
     except _native.InvalidArgumentError as e:
         _logger.critical("%s", _reason(e))
         return 1
 
-    codeword = exit_codeword.encode("utf-8") if exit_codeword else None
     python_store = None
     if parsed.store_kind == "class":
         python_store = rconfig.construct_eventstore(config, parsed.store_section)
     try:
-        reason = _native.serve(
-            parsed,
-            exit_codeword=codeword,
-            python_store=python_store,
-            on_ready=_ready,
-        )
+        reason = _native.serve(parsed, python_store=python_store, on_ready=_ready)
     except _native.ConfigError as e:
         raise rconfig.ConfigurationError(_reason(e)) from None
     except _native.BindError as e:
@@ -120,6 +122,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line, built from the options the core defines."""
     parser = argparse.ArgumentParser(
         prog="rewind",
         description="Event storage and event proxy.",
@@ -135,34 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "configfile", nargs="?", help="a configuration file in the original Rewind format"
     )
-    parser.add_argument(
-        "--exit-codeword",
-        metavar="MSG",
-        dest="exit_message",
-        default=None,
-        help="An incoming message that makes Rewind quit. Used for testing.",
-    )
-    parser.add_argument("--data-dir", metavar="DIR", help="serve the LMDB store in this directory")
-    parser.add_argument(
-        "--in-memory", action="store_true", help="keep events in memory only"
-    )
-    for option, what in (
-        ("query-bind-endpoint", "v1 query endpoint(s), comma-separated (REQ clients)"),
-        ("streaming-bind-endpoint", "v1 streaming endpoint(s) (PUB: id, previous id, data)"),
-        ("command-bind-endpoint", "v2 command endpoint(s) (DEALER clients)"),
-        ("publish-bind-endpoint", "v2 publish endpoint(s) (PUB: stream, id, data)"),
-    ):
-        parser.add_argument("--" + option, metavar="EP", help=what)
-    parser.add_argument("--zmq-nthreads", metavar="N", help="ZeroMQ I/O threads")
-    parser.add_argument(
-        "--max-message-size", metavar="BYTES", help="the largest request accepted"
-    )
-    parser.add_argument(
-        "--default-stream", metavar="NAME", help="the stream the v1 protocol works on"
-    )
-    parser.add_argument(
-        "--map-size-limit", metavar="BYTES", help="the size the LMDB store may grow to"
-    )
+    for name, value_name, help_text in _native.cli_flags():
+        # The original named the codeword's attribute `exit_message`.
+        dest = "exit_message" if name == "exit-codeword" else name.replace("-", "_")
+        if value_name is None:
+            parser.add_argument("--" + name, dest=dest, action="store_true", help=help_text)
+        else:
+            parser.add_argument(
+                "--" + name, dest=dest, metavar=value_name, default=None, help=help_text
+            )
     return parser
 
 
@@ -174,40 +158,18 @@ def _default_config() -> configparser.ConfigParser:
     return config
 
 
-def _apply_options(config: configparser.ConfigParser, args: argparse.Namespace) -> None:
-    """Writes the command line's options into the configuration."""
-    general = rconfig.DEFAULT_SECTION
-    if not config.has_section(general):
-        config.add_section(general)
-    for option in (
-        "query-bind-endpoint",
-        "streaming-bind-endpoint",
-        "command-bind-endpoint",
-        "publish-bind-endpoint",
-        "zmq-nthreads",
-        "max-message-size",
-        "default-stream",
-    ):
-        value = getattr(args, option.replace("-", "_"))
-        if value is not None:
-            config.set(general, option, value.replace("%", "%%"))
-    if args.in_memory:
-        config.remove_option(general, "storage-backend")
-    elif args.data_dir is not None:
-        section = _CLI_STORE_SECTION
-        if config.has_section(section):
-            config.remove_section(section)
-        config.add_section(section)
-        config.set(section, "class", _LMDB_CLASS)
-        config.set(section, "path", args.data_dir.replace("%", "%%"))
-        config.set(general, "storage-backend", section)
-    if args.map_size_limit is not None:
-        section = config.get(general, "storage-backend", fallback="")
-        if not section or not config.get(section, "class", fallback="").endswith(
-            "LMDBEventStore"
-        ):
-            raise rconfig.ConfigurationError("--map-size-limit applies to an LMDB store only")
-        config.set(section, "map-size-limit", args.map_size_limit)
+def _overrides(args: argparse.Namespace) -> List[Tuple[str, Optional[str]]]:
+    """The options given on the command line, by name, for the core."""
+    given: List[Tuple[str, Optional[str]]] = []
+    for name, value_name, _ in _native.cli_flags():
+        dest = "exit_message" if name == "exit-codeword" else name.replace("-", "_")
+        value = getattr(args, dest)
+        if value_name is None:
+            if value:
+                given.append((name, None))
+        elif value is not None:
+            given.append((name, value))
+    return given
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -238,8 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if in_main_thread:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _apply_options(config, args)
-        return run(config, args.exit_message)
+        return _serve(config, _overrides(args))
     except (KeyboardInterrupt, _Terminated):
         _logger.info("Interrupted: Rewind stopped.")
         return 0
