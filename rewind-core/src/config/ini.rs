@@ -476,6 +476,9 @@ impl Ini {
 }
 
 #[cfg(test)]
+mod against_configparser;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
