@@ -15,14 +15,15 @@
 //! | [`frames`]     | rendering and checking reply frames, test data |
 //! | [`env`](mod@env) | sizes of long runs and random seeds from the environment |
 //! | [`files`]      | temporary directories, files, read-only stores |
+//! | [`turns`]      | tests of one group of a test binary run together, never beside another group's |
 //!
 //! The `rewind` binary belongs to the `rewind-cli` package, so only that
 //! package's tests know its path (`env!("CARGO_BIN_EXE_rewind")`); they
 //! hand it in as a [`Binary`]. [`prelude`] brings everything the
 //! end-to-end and reliability tests use into scope.
 //!
-//! Every wait is bounded: a server that hangs fails the test that waits for
-//! it instead of hanging the suite.
+//! Every wait on a server is bounded: a server that hangs fails the test that
+//! waits for it instead of hanging the suite.
 
 #![warn(missing_docs)]
 
@@ -38,6 +39,7 @@ pub mod procfs;
 pub mod protocol;
 pub mod req;
 pub mod spawn;
+pub mod turns;
 
 pub use dealer::Dealer;
 pub use process::Rewind;
@@ -56,4 +58,5 @@ pub mod prelude {
     pub use crate::procfs::*;
     pub use crate::req::*;
     pub use crate::spawn::*;
+    pub use crate::turns::*;
 }
