@@ -2,7 +2,7 @@
 # Long crash-durability run: SIGKILL the rewind binary CYCLES times (default
 # 500) at random moments under load from v1 and v2 publishers, restarting it
 # on the same LMDB directory each time, and check every acknowledged event
-# after every restart (rewind-cli/tests/reliability_crash.rs).
+# after every restart (rewind-cli/tests/reliability/crash.rs).
 #
 #   scripts/crash-cycles.sh [CYCLES]
 #
@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 cycles="${1:-500}"
 export REWIND_CRASH_CYCLES="$cycles"
 export REWIND_CREATE_KILLS="${REWIND_CREATE_KILLS:-200}"
-cargo test --release -p rewind-cli --test reliability_crash --test reliability_storage \
-    -- --nocapture --test-threads 1 acknowledged_events_survive_sigkill_cycles \
-    store_killed_while_being_created_opens_on_restart 2>&1 |
+cargo test --release -p rewind-cli --test reliability \
+    -- --nocapture --test-threads 1 crash::acknowledged_events_survive_sigkill_cycles \
+    storage::store_killed_while_being_created_opens_on_restart 2>&1 |
     grep -E '^\[crash\] (restart (0|[0-9]*00)|final|after|[0-9]+ SIGKILLs)|seed|^test |test result|panicked|LOST|assert' 
 exit "${PIPESTATUS[0]}"

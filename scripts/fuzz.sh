@@ -11,7 +11,7 @@
 # installed, otherwise the stable one with RUSTC_BOOTSTRAP=1 (cargo-fuzz
 # needs -Z flags). A crash leaves its input in fuzz/artifacts/TARGET/;
 # replay it with `scripts/fuzz.sh TARGET 0 fuzz/artifacts/TARGET/crash-...`
-# and turn it into a regression test in rewind-core/tests/proptest_*.rs.
+# and turn it into a regression test in rewind-core/tests/properties/*.rs.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 target="${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [INPUT]}"

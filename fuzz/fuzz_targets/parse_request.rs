@@ -1,5 +1,5 @@
 //! Fuzzes request parsing of both wire protocols against the reference
-//! parser of the test suite (rewind-core/tests/rel_model/protocol.rs).
+//! parser of the test suite (`rewind_testkit::protocol`).
 //!
 //! Input: one byte of settings (protocol, exit codeword, a small maximum
 //! message size), then frames, each a length byte (255: a two-byte length
@@ -8,9 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rewind_core::protocol::Protocol;
-
-#[path = "../../rewind-core/tests/rel_model/protocol.rs"]
-mod protocol;
+use rewind_testkit::protocol;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&settings, mut rest)) = data.split_first() else {

@@ -1,6 +1,6 @@
 //! Fuzzes the LMDB store with operation sequences decoded from the input
 //! (including closing and reopening it), checked step by step against the
-//! test suite's model (rewind-core/tests/rel_model/mod.rs). Stores live in
+//! test suite's model (`rewind_testkit::model`). Stores live in
 //! /dev/shm when it exists, so that commits do not wait for a disk.
 #![no_main]
 
@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use rewind_core::Store;
-
-#[path = "../../rewind-core/tests/rel_model/mod.rs"]
-mod rel_model;
+use rewind_testkit::model::{decode_ops, run_ops, Model};
 
 static N: AtomicU64 = AtomicU64::new(0);
 
@@ -25,15 +23,15 @@ fuzz_target!(|data: &[u8]| {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    let ops = rel_model::decode_ops(data);
-    let mut model = rel_model::Model::default();
+    let ops = decode_ops(data);
+    let mut model = Model::default();
     let mut reopen = |old: Store| {
         old.close().unwrap();
         drop(old);
         Store::open_lmdb(&path).unwrap()
     };
     let store = Store::open_lmdb(&path).unwrap();
-    let store = rel_model::run_ops(store, &mut model, &ops, Some(&mut reopen));
+    let store = run_ops(store, &mut model, &ops, Some(&mut reopen));
     store.close().unwrap();
     drop(store);
     let _ = std::fs::remove_dir_all(&path);

@@ -1,15 +1,13 @@
 //! Fuzzes the store (in-memory backend) with operation sequences decoded
 //! from the input, checked step by step against the test suite's model
-//! (rewind-core/tests/rel_model/mod.rs).
+//! (`rewind_testkit::model`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-
-#[path = "../../rewind-core/tests/rel_model/mod.rs"]
-mod rel_model;
+use rewind_testkit::model::{decode_ops, run_ops, Model};
 
 fuzz_target!(|data: &[u8]| {
-    let ops = rel_model::decode_ops(data);
-    let mut model = rel_model::Model::default();
-    rel_model::run_ops(rewind_core::Store::in_memory(), &mut model, &ops, None);
+    let ops = decode_ops(data);
+    let mut model = Model::default();
+    run_ops(rewind_core::Store::in_memory(), &mut model, &ops, None);
 });

@@ -3,13 +3,13 @@
 //! error is a well-formed one-line reason; and the parser agrees with a
 //! reference parser written from the wire specification.
 //!
-//! More cases: `PROPTEST_CASES=100000 cargo test --release -p rewind-core --test proptest_protocol`.
-
-mod rel_model;
+//! More cases: `PROPTEST_CASES=100000 cargo test --release -p rewind-core --test properties protocol::`.
 
 use proptest::prelude::*;
-use rel_model::protocol::check;
 use rewind_core::protocol::{parse_request, published_reply, ParseOptions, Protocol, Request};
+use rewind_testkit::protocol::check;
+
+use crate::cases;
 
 fn frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -33,14 +33,6 @@ fn message() -> impl Strategy<Value = Vec<Vec<u8>>> {
 
 fn protocol() -> impl Strategy<Value = Protocol> {
     prop_oneof![Just(Protocol::V1), Just(Protocol::V2)]
-}
-
-/// The number of cases: `PROPTEST_CASES` when set (long runs), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

@@ -4,16 +4,16 @@
 //! answer what it can, never crash, and keep its memory and file
 //! descriptors bounded.
 //!
-//! Long: `REWIND_HOSTILE_ROUNDS=200 cargo test --release -p rewind-core --test reliability_hostile`.
-
-mod rel_common;
+//! Long: `REWIND_HOSTILE_ROUNDS=200 cargo test --release -p rewind-cli --test reliability hostile::`.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rel_common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 const MAX_MESSAGE: usize = 1 << 20;
 
@@ -85,7 +85,7 @@ fn random_message(rng: &mut Rng) -> Vec<Vec<u8>> {
 /// One round of every kind of hostile client.
 fn hostile_round(
     ctx: &zmq::Context,
-    server: &mut Server,
+    server: &mut Rewind,
     rng: &mut Rng,
     known_id: &[u8],
     other_id: &[u8],
@@ -234,8 +234,9 @@ fn hostile_round(
 
 #[test]
 fn hostile_clients_never_crash_the_server_nor_grow_its_memory_or_fds() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("hostile");
-    let mut server = ServerSpec::lmdb(&dir.path().join("store"))
+    let mut server = ServerSpec::lmdb(rewind(), &dir.path().join("store"))
         .arg("--max-message-size")
         .arg(MAX_MESSAGE.to_string())
         .start();
@@ -288,7 +289,7 @@ fn hostile_clients_never_crash_the_server_nor_grow_its_memory_or_fds() {
 }
 
 /// Publishes `n` events through a REQ client, one at a time; events per second.
-fn req_rate(ctx: &zmq::Context, server: &Server, n: usize) -> f64 {
+fn req_rate(ctx: &zmq::Context, server: &Rewind, n: usize) -> f64 {
     let req = Req::connect(ctx, server);
     let t = Instant::now();
     for i in 0..n {
@@ -306,7 +307,8 @@ fn req_rate(ctx: &zmq::Context, server: &Server, n: usize) -> f64 {
 /// every iteration (REQ publishes fell from ~8,000/s to ~430/s).
 #[test]
 fn stalled_query_reader_never_slows_down_other_clients() {
-    let server = ServerSpec::in_memory().start();
+    let _turn = crate::TURNS.take(module_path!());
+    let server = ServerSpec::in_memory(rewind()).start();
     let ctx = zmq::Context::new();
     let v2 = Dealer::connect(&ctx, &server);
     v2.publish_pipelined(b"long", 20_000, 256, |i| vec![b'q'; 100 + i % 7]);

@@ -2,15 +2,15 @@
 //! crash while a store is being created, and stores that cannot be served
 //! (unreadable, corrupt, not a Rewind store), all through the real binary.
 
-mod rel_common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use rel_common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 /// Publishes `size`-byte events on the v2 stream `stream` until the server
 /// answers ERROR; returns the acknowledged (id, data) and the error text.
@@ -47,10 +47,11 @@ fn data_file_size(dir: &Path) -> u64 {
 
 #[test]
 fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("limit");
     let store_dir = dir.path().join("store");
     const LIMIT: u64 = 2 << 20;
-    let small = ServerSpec::lmdb(&store_dir)
+    let small = ServerSpec::lmdb(rewind(), &store_dir)
         .arg("--map-size-limit")
         .arg("2M");
     let mut server = small.start();
@@ -93,7 +94,7 @@ fn size_limit_gives_error_replies_keeps_reads_and_recovers_with_a_bigger_limit()
     server.stop();
 
     // With room again, writes succeed and nothing was damaged.
-    let big = ServerSpec::lmdb(&store_dir)
+    let big = ServerSpec::lmdb(rewind(), &store_dir)
         .arg("--map-size-limit")
         .arg("64M");
     let server = big.start();
@@ -147,6 +148,7 @@ impl Drop for Tmpfs {
 /// above covers the same code path (LMDB's MDB_MAP_FULL instead of ENOSPC).
 #[test]
 fn full_disk_gives_error_replies_and_recovers_when_space_is_freed() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("disk");
     let mnt = dir.path().join("mnt");
     let _fs = match Tmpfs::mount(&mnt, "6m") {
@@ -162,7 +164,7 @@ fn full_disk_gives_error_replies_and_recovers_when_space_is_freed() {
     let filler = mnt.join("filler");
     std::fs::write(&filler, vec![7u8; 2 << 20]).unwrap();
     let store_dir = mnt.join("store");
-    let spec = ServerSpec::lmdb(&store_dir);
+    let spec = ServerSpec::lmdb(rewind(), &store_dir);
     let mut server = spec.start();
     let ctx = zmq::Context::new();
     let v2 = Dealer::connect(&ctx, &server);
@@ -196,6 +198,7 @@ fn full_disk_gives_error_replies_and_recovers_when_space_is_freed() {
 /// right after creating its files: an environment with no tables yet.
 #[test]
 fn store_killed_while_being_created_opens_on_restart() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("create");
     let store_dir = dir.path().join("store");
     std::fs::create_dir_all(&store_dir).unwrap();
@@ -207,7 +210,7 @@ fn store_killed_while_being_created_opens_on_restart() {
         drop(env);
     }
     assert!(store_dir.join("data.mdb").is_file());
-    let server = ServerSpec::lmdb(&store_dir).start();
+    let server = ServerSpec::lmdb(rewind(), &store_dir).start();
     let ctx = zmq::Context::new();
     Req::connect(&ctx, &server).publish(b"first");
     server.stop();
@@ -216,7 +219,7 @@ fn store_killed_while_being_created_opens_on_restart() {
     let mut rng = Rng::from_env("create");
     for i in 0..env_usize("REWIND_CREATE_KILLS", 12) {
         let d = dir.path().join(format!("store-{i}"));
-        let spec = ServerSpec::lmdb(&d);
+        let spec = ServerSpec::lmdb(rewind(), &d);
         let mut s = spec.spawn_unready();
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
         s.kill9();
@@ -227,12 +230,14 @@ fn store_killed_while_being_created_opens_on_restart() {
 }
 
 fn refused(dir: &Path) -> String {
-    ServerSpec::lmdb(dir).run_to_exit().assert_refused()
+    ServerSpec::lmdb(rewind(), dir)
+        .run_to_exit()
+        .assert_refused()
 }
 
 /// A store with some events in it, stopped cleanly.
 fn make_store(dir: &Path, events: usize) {
-    let server = ServerSpec::lmdb(dir).start();
+    let server = ServerSpec::lmdb(rewind(), dir).start();
     let ctx = zmq::Context::new();
     let v2 = Dealer::connect(&ctx, &server);
     v2.publish_pipelined(b"s", events, 64, |i| vec![b'e'; 100 + i % 1000]);
@@ -242,6 +247,7 @@ fn make_store(dir: &Path, events: usize) {
 
 #[test]
 fn corrupt_stores_are_refused_with_one_clear_line() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("corrupt");
     let base = dir.path();
 
@@ -322,13 +328,14 @@ fn corrupt_stores_are_refused_with_one_clear_line() {
 /// as `nobody` instead.
 #[test]
 fn unreadable_store_is_refused_with_one_clear_line() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("unreadable");
     let d = dir.path().join("store");
     make_store(&d, 10);
     let root = unsafe { libc::geteuid() } == 0;
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o000)).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rewind"));
+    let mut cmd = Command::new(rewind().path());
     let ep = Endpoints::fresh();
     cmd.arg("--data-dir")
         .arg(&d)

@@ -1,15 +1,11 @@
 //! A reference model of the store, and a checker that runs a sequence of
 //! operations against a real [`Store`] and the model side by side.
 //!
-//! Shared by the property tests (`tests/proptest_store.rs`) and the
-//! cargo-fuzz target `store_ops` (`fuzz/fuzz_targets/store_ops.rs`), so a
-//! fuzzer finding replays as a test. The model is deliberately naive: a
-//! vector of events and linear scans, written from the specification, not
-//! from the implementation.
-
-#![allow(dead_code)]
-
-pub mod protocol;
+//! Shared by the property tests (`rewind-core/tests/properties/store.rs`)
+//! and the cargo-fuzz targets `store_ops` and `store_lmdb`
+//! (`fuzz/fuzz_targets/`), so a fuzzer finding replays as a test. The model
+//! is deliberately naive: a vector of events and linear scans, written from
+//! the specification, not from the implementation.
 
 use rewind_core::{Error, Event, ExpectedVersion, NewEvent, Store, StreamHead};
 
@@ -49,13 +45,18 @@ pub enum IdChoice {
 /// The expected version of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exp {
+    /// [`ExpectedVersion::Any`].
     Any,
+    /// [`ExpectedVersion::NoStream`].
     NoStream,
+    /// [`ExpectedVersion::StreamExists`].
     StreamExists,
+    /// [`ExpectedVersion::Exact`] with this version.
     Exact(u8),
 }
 
 impl Exp {
+    /// The store's expected version.
     pub fn get(self) -> ExpectedVersion {
         match self {
             Exp::Any => ExpectedVersion::Any,
@@ -69,8 +70,11 @@ impl Exp {
 /// One append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendSpec {
+    /// The stream, through [`stream_name`].
     pub stream: u8,
+    /// The events: how each names its id, and its data.
     pub events: Vec<(IdChoice, Vec<u8>)>,
+    /// The expected version.
     pub expected: Exp,
 }
 
@@ -82,23 +86,38 @@ pub enum Op {
     /// Several `Store::append_async` at once (they may share a commit), then
     /// waiting for all: must behave as the same appends one after another.
     Batch(Vec<AppendSpec>),
+    /// `Store::read_stream_vec`.
     ReadStream {
+        /// The stream, through [`stream_name`].
         stream: u8,
+        /// The first version, modulo 10.
         from: u8,
+        /// The limit: modulo 12, or no limit for 255.
         limit: u8,
     },
+    /// `Store::read_log_vec`.
     ReadLog {
+        /// The first position, modulo 40.
         from: u8,
+        /// The limit: modulo 12, or no limit for 255.
         limit: u8,
     },
+    /// `Store::get` and `Store::contains`.
     Get(IdChoice),
+    /// `Store::query`: the events of a stream after one id, up to another.
     Query {
+        /// The stream, through [`stream_name`].
         stream: u8,
+        /// The id the range starts after, if any.
         from: Option<IdChoice>,
+        /// The id the range ends at, if any.
         to: Option<IdChoice>,
+        /// The limit: modulo 12, or no limit for 255.
         limit: u8,
     },
+    /// `Store::stream_head` of the stream, through [`stream_name`].
     Head(u8),
+    /// `Store::next_position`.
     NextPosition,
     /// Close the store and open it again (durable backends only).
     Reopen,
@@ -107,11 +126,17 @@ pub enum Op {
 /// The error kinds the model predicts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
+    /// The stream is not at the expected version; it is at this one.
     WrongExpectedVersion(Option<u64>),
+    /// An id is already stored, or given twice.
     DuplicateId,
+    /// An empty or too long stream name or id, or no events.
     InvalidArgument,
+    /// A range bound names an id that is not stored.
     UnknownId,
+    /// A range bound names an event of another stream.
     IdNotInStream,
+    /// A range ends before it starts.
     RangeOrder,
 }
 
@@ -143,6 +168,7 @@ type Resolved = (Vec<u8>, Events, ExpectedVersion);
 /// The model: every event in log order.
 #[derive(Default, Debug)]
 pub struct Model {
+    /// Every event appended so far, in log order.
     pub log: Vec<Event>,
     fresh: u64,
 }

@@ -1,7 +1,8 @@
 //! A reference parser of both protocols' requests, written from the wire
-//! specification, and a checker that compares `protocol::parse_request`
-//! with it. Shared by `tests/proptest_protocol.rs` and the cargo-fuzz target
-//! `parse_request`.
+//! specification, and a checker that compares
+//! [`rewind_core::protocol::parse_request`] with it. Shared by the property
+//! tests (`rewind-core/tests/properties/protocol.rs`) and the cargo-fuzz
+//! target `parse_request`.
 
 use rewind_core::protocol::{error_frame, parse_request, ParseOptions, Protocol, Request};
 

@@ -2,14 +2,14 @@
 //! start-up errors, signals, persistence across restarts, the exit codeword
 //! and the embedded default.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 /// The original INI format with all four endpoints of `e` and a store section.
 fn ini(e: &Endpoints, store: &str) -> String {
@@ -46,7 +46,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn help_exits_zero_and_lists_the_flags() {
-    let out = Spawn::bare().arg("--help").run_to_exit();
+    let out = Spawn::bare(rewind()).arg("--help").run_to_exit();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = format!("{}{}", out.stdout, out.stderr);
     for flag in [
@@ -73,7 +73,7 @@ fn ini_config_with_an_lmdb_event_store_serves_and_persists() {
     let db = dir.path().join("db");
     let e = Endpoints::fresh();
     let conf = write_file(dir.path(), "rewind.conf", &ini(&e, &lmdb_section(&db)));
-    let spawn = Spawn::bare().config(&conf);
+    let spawn = Spawn::bare(rewind()).config(&conf);
     let server = spawn.start_at(e.clone());
     let req = server.req();
     req.publish(b"kept");
@@ -114,7 +114,7 @@ fn the_spec_example_config_with_its_inline_comment_works() {
         db.display()
     );
     let conf = write_file(dir.path(), "example.conf", &text);
-    let server = Spawn::bare().config(&conf).start_at(e);
+    let server = Spawn::bare(rewind()).config(&conf).start_at(e);
     server.req().publish(b"x");
     server.stop();
     assert!(db.is_dir(), "events went to the configured LMDB store");
@@ -125,7 +125,7 @@ fn ini_config_without_storage_backend_keeps_events_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let e = Endpoints::fresh();
     let conf = write_file(dir.path(), "rewind.conf", &ini(&e, ""));
-    let spawn = Spawn::bare().config(&conf).cwd(dir.path());
+    let spawn = Spawn::bare(rewind()).config(&conf).cwd(dir.path());
     let server = spawn.start_at(e.clone());
     server.req().publish(b"ephemeral");
     assert_eq!(server.req().query_all().len(), 1);
@@ -149,7 +149,10 @@ fn ini_config_with_the_in_memory_event_store_class_serves() {
     let store =
         "storage-backend=mem\n\n[mem]\nclass=rewind.server.eventstores.InMemoryEventStore\n";
     let conf = write_file(dir.path(), "rewind.conf", &ini(&e, store));
-    let server = Spawn::bare().config(&conf).cwd(dir.path()).start_at(e);
+    let server = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .start_at(e);
     let req = server.req();
     req.publish(b"a");
     assert_eq!(req.query_all().len(), 1);
@@ -163,7 +166,10 @@ fn unknown_config_options_are_warned_about_and_ignored() {
     let e = Endpoints::fresh();
     let text = ini(&e, "frobnication-level=11\n");
     let conf = write_file(dir.path(), "rewind.conf", &text);
-    let server = Spawn::bare().config(&conf).cwd(dir.path()).start_at(e);
+    let server = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .start_at(e);
     server.req().assert_still_serving();
     assert!(
         server.output().contains("frobnication-level"),
@@ -181,7 +187,7 @@ fn endpoint_lists_and_command_line_overrides_of_the_config_file() {
     let mut conf_endpoints = e.clone();
     conf_endpoints.query = format!("{},{}", e.query, second_query);
     let conf = write_file(dir.path(), "rewind.conf", &ini(&conf_endpoints, ""));
-    let spawn = Spawn::bare()
+    let spawn = Spawn::bare(rewind())
         .config(&conf)
         .arg("--command-bind-endpoint")
         .arg(&override_command)
@@ -223,7 +229,7 @@ fn a_config_with_only_one_protocol_serves_that_protocol() {
         e.command, e.publish
     );
     let conf = write_file(dir.path(), "v2.conf", &v2_only);
-    let server = Spawn::bare()
+    let server = Spawn::bare(rewind())
         .config(&conf)
         .cwd(dir.path())
         .start_at(e.clone());
@@ -235,7 +241,10 @@ fn a_config_with_only_one_protocol_serves_that_protocol() {
         e.query, e.streaming
     );
     let conf = write_file(dir.path(), "v1.conf", &v1_only);
-    let server = Spawn::bare().config(&conf).cwd(dir.path()).start_at(e);
+    let server = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .start_at(e);
     server.req().assert_still_serving();
     server.stop();
     assert_eq!(entries(dir.path()), vec!["v1.conf", "v2.conf"]);
@@ -249,7 +258,10 @@ fn config_without_general_section_fails_cleanly() {
         "bad.conf",
         "[server]\nquery-bind-endpoint=tcp://127.0.0.1:1\n",
     );
-    let out = Spawn::bare().config(&conf).cwd(dir.path()).run_to_exit();
+    let out = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .run_to_exit();
     out.assert_clean_failure();
     assert_eq!(entries(dir.path()), vec!["bad.conf"], "no file created");
 }
@@ -265,7 +277,10 @@ fn config_without_query_or_command_endpoint_fails_cleanly_before_creating_files(
         lmdb_section(&db)
     );
     let conf = write_file(dir.path(), "bad.conf", &text);
-    let out = Spawn::bare().config(&conf).cwd(dir.path()).run_to_exit();
+    let out = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .run_to_exit();
     out.assert_clean_failure();
     assert!(
         !db.exists(),
@@ -284,7 +299,10 @@ fn config_naming_a_store_class_the_binary_cannot_serve_fails_naming_the_class() 
         sqlite.display()
     );
     let conf = write_file(dir.path(), "rewind.conf", &ini(&e, &store));
-    let out = Spawn::bare().config(&conf).cwd(dir.path()).run_to_exit();
+    let out = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .run_to_exit();
     let line = out.assert_clean_failure();
     assert!(
         line.contains("SQLiteEventStore"),
@@ -299,7 +317,10 @@ fn non_integer_zmq_nthreads_exits_with_status_1() {
     let e = Endpoints::fresh();
     let text = ini(&e, "").replace("zmq-nthreads=3", "zmq-nthreads=three");
     let conf = write_file(dir.path(), "rewind.conf", &text);
-    let out = Spawn::bare().config(&conf).cwd(dir.path()).run_to_exit();
+    let out = Spawn::bare(rewind())
+        .config(&conf)
+        .cwd(dir.path())
+        .run_to_exit();
     out.assert_clean_failure();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
@@ -307,7 +328,7 @@ fn non_integer_zmq_nthreads_exits_with_status_1() {
 #[test]
 fn a_missing_config_file_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Spawn::bare()
+    let out = Spawn::bare(rewind())
         .config(&dir.path().join("nope.conf"))
         .cwd(dir.path())
         .run_to_exit();
@@ -320,7 +341,7 @@ fn an_unbindable_endpoint_fails_cleanly() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut e = Endpoints::fresh();
     e.query = tcp(held.local_addr().unwrap().port());
-    let out = Spawn::in_memory()
+    let out = Spawn::in_memory(rewind())
         .endpoints(e)
         .cwd(dir.path())
         .run_to_exit();
@@ -328,7 +349,7 @@ fn an_unbindable_endpoint_fails_cleanly() {
 
     let mut e = Endpoints::fresh();
     e.command = "bogus://nowhere".to_string();
-    let out = Spawn::in_memory()
+    let out = Spawn::in_memory(rewind())
         .endpoints(e)
         .cwd(dir.path())
         .run_to_exit();
@@ -340,7 +361,7 @@ fn an_unbindable_endpoint_fails_cleanly() {
 fn an_unwritable_data_dir_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "a-file", "not a directory");
-    let out = Spawn::lmdb(&file.join("data"))
+    let out = Spawn::lmdb(rewind(), &file.join("data"))
         .cwd(dir.path())
         .run_to_exit();
     out.assert_clean_failure();
@@ -348,7 +369,7 @@ fn an_unwritable_data_dir_fails_cleanly() {
 
 fn signal_stops_cleanly_and_keeps_data(sig: i32) {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"));
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"));
     let mut server = spawn.start();
     let req = server.req();
     for i in 0..20 {
@@ -386,7 +407,7 @@ fn sigint_stops_with_status_0_and_keeps_published_data() {
 #[test]
 fn lmdb_store_keeps_events_of_both_protocols_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"));
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"));
     let server = spawn.start();
     let req = server.req();
     let d = server.dealer();
@@ -413,7 +434,7 @@ fn lmdb_store_keeps_events_of_both_protocols_across_a_restart() {
 
 #[test]
 fn in_memory_store_loses_events_on_restart() {
-    let spawn = Spawn::in_memory();
+    let spawn = Spawn::in_memory(rewind());
     let server = spawn.start();
     server.req().publish(b"gone");
     server.dealer().publish(b"s", b"gone too");
@@ -427,7 +448,7 @@ fn in_memory_store_loses_events_on_restart() {
 #[test]
 fn exit_codeword_on_the_v1_query_endpoint_replies_quit_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"))
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"))
         .arg("--exit-codeword")
         .arg("EXIT");
     let mut server = spawn.start();
@@ -456,7 +477,7 @@ fn exit_codeword_on_the_v2_command_endpoint_replies_quit_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let e = Endpoints::fresh();
     let conf = write_file(dir.path(), "rewind.conf", &ini(&e, ""));
-    let mut server = Spawn::bare()
+    let mut server = Spawn::bare(rewind())
         .config(&conf)
         .arg("--exit-codeword")
         .arg("EXIT")
@@ -491,7 +512,10 @@ fn no_arguments_serves_the_embedded_default_from_rewind_data_in_the_current_dire
             .find(|&&p| TcpListener::bind(("127.0.0.1", p)).is_err());
         let why = match busy {
             Some(port) => format!("port {port} on 127.0.0.1 is busy"),
-            None => match Spawn::bare().cwd(dir.path()).try_start_at(e.clone()) {
+            None => match Spawn::bare(rewind())
+                .cwd(dir.path())
+                .try_start_at(e.clone())
+            {
                 Ok(server) => break server,
                 Err(out) if out.contains("in use") => out,
                 Err(out) => panic!("rewind with no arguments did not start:\n{out}"),

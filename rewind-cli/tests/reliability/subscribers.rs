@@ -8,12 +8,12 @@
 //! ends with every event exactly once, in order; and (2) stalled subscribers
 //! never slow down or block publishers.
 
-mod rel_common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rel_common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 /// Events published while the subscriber is stalled: above the server's
 /// PUB high-water mark of 100,000 plus what socket buffers hold.
@@ -78,8 +78,9 @@ impl Follower {
 
 #[test]
 fn stalled_v1_subscriber_loses_messages_and_the_recipe_recovers_every_event_once() {
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("follow");
-    let server = ServerSpec::lmdb(&dir.path().join("store")).start();
+    let server = ServerSpec::lmdb(rewind(), &dir.path().join("store")).start();
     let ctx = zmq::Context::new();
     let req = Req::connect(&ctx, &server);
     // Some history before the subscriber arrives.
@@ -152,7 +153,7 @@ fn settle_subscription_v1(sub: &zmq::Socket, req: &Req) {
 
 /// Publishes `n` events through one DEALER (pipelined) and, at the same
 /// time, `n / 20` through one REQ; returns events per second of each.
-fn measure(ctx: &zmq::Context, server: &Server, n: usize, tag: &str) -> (f64, f64) {
+fn measure(ctx: &zmq::Context, server: &Rewind, n: usize, tag: &str) -> (f64, f64) {
     let query = server.endpoints.query.clone();
     let ctx2 = ctx.clone();
     let n_req = n / 20;
@@ -174,7 +175,8 @@ fn measure(ctx: &zmq::Context, server: &Server, n: usize, tag: &str) -> (f64, f6
 
 #[test]
 fn stalled_subscribers_never_slow_down_or_block_publishers() {
-    let server = ServerSpec::in_memory().start();
+    let _turn = crate::TURNS.take(module_path!());
+    let server = ServerSpec::in_memory(rewind()).start();
     let ctx = zmq::Context::new();
     let m = 20_000;
     measure(&ctx, &server, m / 4, "warm-up");

@@ -3,10 +3,8 @@
 //! restarted on the same LMDB directory, again and again. After every
 //! restart the whole store is checked against what the clients were told.
 //!
-//! Fast: `cargo test -p rewind-core --test reliability_crash` (20 kills).
+//! Fast: `cargo test -p rewind-cli --test reliability crash::` (20 kills).
 //! Long: `scripts/crash-cycles.sh [CYCLES]` (REWIND_CRASH_CYCLES, release build).
-
-mod rel_common;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -15,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rel_common::*;
 use rewind_core::Event;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 const DEFAULT: &[u8] = b"default";
 const V2_STREAM: &[u8] = b"crash-v2";
@@ -194,7 +194,7 @@ struct Checker {
 
 impl Checker {
     /// Checks the store; `full` also reads every event back over the wire.
-    fn check(&mut self, dir: &Path, server: &Server, ctx: &zmq::Context, label: &str, full: bool) {
+    fn check(&mut self, dir: &Path, server: &Rewind, ctx: &zmq::Context, label: &str, full: bool) {
         // The store as another process sees it.
         let store = open_read_only(dir);
         let log = store.read_log_vec(0, usize::MAX).unwrap();
@@ -381,7 +381,7 @@ fn crash_cycles(cycles: usize, max_run_ms: u64) {
     let mut rng = Rng::from_env("crash");
     let dir = tempdir("crash");
     let data_dir = dir.path().join("store");
-    let spec = ServerSpec::lmdb(&data_dir);
+    let spec = ServerSpec::lmdb(rewind(), &data_dir);
     let tag = format!("{:x}", rng.next_u64());
     let ctx = zmq::Context::new();
     let mut checker = Checker {
@@ -464,6 +464,7 @@ impl Checker {
 
 #[test]
 fn acknowledged_events_survive_sigkill_cycles() {
+    let _turn = crate::TURNS.take(module_path!());
     let cycles = env_usize("REWIND_CRASH_CYCLES", 20);
     assert!(cycles >= 20, "at least 20 kill cycles per run");
     crash_cycles(cycles, env_usize("REWIND_CRASH_MAX_RUN_MS", 300) as u64);

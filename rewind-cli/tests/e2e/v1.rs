@@ -1,11 +1,11 @@
 //! End-to-end tests of wire protocol v1 (the original Rewind: REQ/REP query
 //! endpoint and the PUB streaming endpoint), against the real binary.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 fn ids(events: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
     events.iter().map(|e| e.0.clone()).collect()
@@ -27,7 +27,7 @@ fn publish_n(req: &Req, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn publish_replies_with_the_single_frame_published() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let reply = req.request(&[b"PUBLISH".as_slice(), b"hello"]);
     assert_eq!(reply, vec![b"PUBLISHED".to_vec()], "{}", show(&reply));
@@ -35,7 +35,7 @@ fn publish_replies_with_the_single_frame_published() {
 
 #[test]
 fn assigned_ids_are_unique_canonical_uuid_text() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 20);
     for (id, _) in &all {
@@ -47,7 +47,7 @@ fn assigned_ids_are_unique_canonical_uuid_text() {
 
 #[test]
 fn query_on_an_empty_store_is_just_end() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let reply = req.request(&[b"QUERY".as_slice(), b"", b""]);
     assert_eq!(reply, vec![b"END".to_vec()], "{}", show(&reply));
@@ -55,7 +55,7 @@ fn query_on_an_empty_store_is_just_end() {
 
 #[test]
 fn query_without_bounds_returns_every_event_in_publish_order_then_end() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     for i in 0..5 {
         req.publish(format!("e{i}").as_bytes());
@@ -73,7 +73,7 @@ fn query_without_bounds_returns_every_event_in_publish_order_then_end() {
 
 #[test]
 fn query_from_only_returns_events_after_it_exclusive() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 6);
     let got = req.query(&all[2].0, b"");
@@ -84,7 +84,7 @@ fn query_from_only_returns_events_after_it_exclusive() {
 
 #[test]
 fn query_to_only_returns_events_up_to_it_inclusive() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 6);
     assert_eq!(req.query(b"", &all[3].0), all[..=3].to_vec());
@@ -93,7 +93,7 @@ fn query_to_only_returns_events_up_to_it_inclusive() {
 
 #[test]
 fn query_from_and_to_is_exclusive_from_inclusive_to() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 8);
     assert_eq!(req.query(&all[1].0, &all[5].0), all[2..=5].to_vec());
@@ -103,7 +103,7 @@ fn query_from_and_to_is_exclusive_from_inclusive_to() {
 
 #[test]
 fn query_from_equal_to_is_empty_just_end() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 3);
     let reply = req.request(&[b"QUERY".as_slice(), &all[1].0, &all[1].0]);
@@ -112,7 +112,7 @@ fn query_from_equal_to_is_empty_just_end() {
 
 #[test]
 fn query_is_capped_at_100_events_without_end_and_paging_returns_each_event_once() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let n = 250;
     for i in 0..n {
@@ -161,7 +161,7 @@ fn query_is_capped_at_100_events_without_end_and_paging_returns_each_event_once(
 
 #[test]
 fn query_with_an_unknown_from_id_is_an_error() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     publish_n(&req, 2);
     req.expect_error(
@@ -181,7 +181,7 @@ fn query_with_an_unknown_from_id_is_an_error() {
 
 #[test]
 fn query_with_an_unknown_to_id_is_an_error() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 2);
     req.expect_error(&[b"QUERY".as_slice(), b"", b"no-such-id"], "unknown to id");
@@ -194,7 +194,7 @@ fn query_with_an_unknown_to_id_is_an_error() {
 
 #[test]
 fn query_with_from_later_than_to_is_an_error() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let all = publish_n(&req, 4);
     req.expect_error(
@@ -206,7 +206,7 @@ fn query_with_from_later_than_to_is_an_error() {
 
 #[test]
 fn unknown_request_types_are_errors() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     req.expect_error(&[b"FROBNICATE".as_slice()], "unknown type");
     req.expect_error(&[b"FROBNICATE".as_slice(), b"x", b"y"], "unknown type");
@@ -218,7 +218,7 @@ fn unknown_request_types_are_errors() {
 
 #[test]
 fn an_empty_request_is_an_error() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     req.expect_error(&[b"".as_slice()], "one empty frame");
     req.expect_error(&[b"".as_slice(), b""], "two empty frames");
@@ -227,7 +227,7 @@ fn an_empty_request_is_an_error() {
 
 #[test]
 fn publish_with_a_wrong_frame_count_is_an_error_and_stores_nothing() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     req.expect_error(&[b"PUBLISH".as_slice()], "PUBLISH without data");
     req.expect_error(
@@ -247,7 +247,7 @@ fn publish_with_a_wrong_frame_count_is_an_error_and_stores_nothing() {
 
 #[test]
 fn query_with_a_wrong_frame_count_is_an_error() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     publish_n(&req, 2);
     req.expect_error(&[b"QUERY".as_slice()], "QUERY alone");
@@ -261,7 +261,7 @@ fn query_with_a_wrong_frame_count_is_an_error() {
 
 #[test]
 fn streaming_socket_sends_id_previous_id_and_data_with_an_empty_previous_id_first() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let sub = server.v1_sub();
     let req = server.req();
     for i in 0..5 {
@@ -294,7 +294,7 @@ fn streaming_socket_sends_id_previous_id_and_data_with_an_empty_previous_id_firs
 #[test]
 fn previous_id_chain_is_kept_across_a_restart_on_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"));
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"));
     let server = spawn.start();
     let req = server.req();
     req.publish(b"before-1");

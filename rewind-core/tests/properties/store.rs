@@ -2,15 +2,15 @@
 //! versions and chosen, duplicate, generated and invalid ids; batched
 //! concurrent appends; reads by stream, position and id; range queries;
 //! reopening) run against the in-memory and the LMDB store, each checked
-//! step by step against a naive model (`tests/rel_model`).
+//! step by step against a naive model (`rewind_testkit::model`).
 //!
-//! More cases: `PROPTEST_CASES=5000 cargo test --release -p rewind-core --test proptest_store`.
-
-mod rel_model;
+//! More cases: `PROPTEST_CASES=5000 cargo test --release -p rewind-core --test properties store::`.
 
 use proptest::prelude::*;
-use rel_model::*;
 use rewind_core::Store;
+use rewind_testkit::model::*;
+
+use crate::cases;
 
 fn id_choice() -> impl Strategy<Value = IdChoice> {
     prop_oneof![
@@ -92,14 +92,6 @@ fn run_lmdb(ops: &[Op]) {
     o.read_only = true;
     let ro = Store::open(&rewind_core::StoreOptions::Lmdb(o)).unwrap();
     assert_eq!(ro.read_log_vec(0, usize::MAX).unwrap(), model.log);
-}
-
-/// The number of cases: `PROPTEST_CASES` when set (long runs), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

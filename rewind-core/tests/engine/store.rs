@@ -1,4 +1,4 @@
-//! Engine tests, run against both backends.
+//! The store, run against both backends.
 
 use std::sync::{Arc, Mutex};
 

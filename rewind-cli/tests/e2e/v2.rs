@@ -1,13 +1,13 @@
 //! End-to-end tests of wire protocol v2 (Gorewind: DEALER clients on the
 //! ROUTER command endpoint, and the PUB publish endpoint), against the real binary.
 
-mod common;
-
 use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 /// Publishes `n` events to `stream` pipelined in windows; returns the ids in order.
 fn publish_many(
@@ -34,7 +34,7 @@ fn publish_many(
 
 #[test]
 fn publish_replies_published_and_a_canonical_uuid_id() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     d.send(&[b"PUBLISH".as_slice(), b"orders", b"{\"n\":1}"]);
     let raw = d.sock.recv_multipart(0).expect("a reply");
@@ -49,7 +49,7 @@ fn publish_replies_published_and_a_canonical_uuid_id() {
 
 #[test]
 fn query_streams_one_event_message_per_event_in_order_then_end() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let a0 = d.publish(b"a", b"a0");
     let b0 = d.publish(b"b", b"b0");
@@ -79,7 +79,7 @@ fn query_streams_one_event_message_per_event_in_order_then_end() {
 
 #[test]
 fn query_of_a_stream_never_written_is_just_end() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     d.publish(b"a", b"x");
     let reply = d.request(&[b"QUERY".as_slice(), b"nobody-wrote-here", b"", b""]);
@@ -88,7 +88,7 @@ fn query_of_a_stream_never_written_is_just_end() {
 
 #[test]
 fn query_bounds_are_exclusive_from_and_inclusive_to_within_the_stream() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let mut ids = Vec::new();
     for i in 0..6 {
@@ -114,7 +114,7 @@ fn query_bounds_are_exclusive_from_and_inclusive_to_within_the_stream() {
 
 #[test]
 fn query_errors_are_one_error_message_and_nothing_after() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let s0 = d.publish(b"s", b"0");
     let s1 = d.publish(b"s", b"1");
@@ -141,7 +141,7 @@ fn query_errors_are_one_error_message_and_nothing_after() {
 
 #[test]
 fn unknown_commands_and_wrong_frame_counts_are_errors() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     d.expect_error(&[b"FROBNICATE".as_slice(), b"s"], "unknown command");
     d.expect_error(&[b"".as_slice()], "empty command");
@@ -167,7 +167,7 @@ fn unknown_commands_and_wrong_frame_counts_are_errors() {
 
 #[test]
 fn a_delimiter_with_no_request_is_an_error_or_dropped_and_serving_goes_on() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     d.sock.send(b"".as_slice(), 0).unwrap();
     if let Some(m) = d.try_recv(500) {
@@ -178,7 +178,7 @@ fn a_delimiter_with_no_request_is_an_error_or_dropped_and_serving_goes_on() {
 
 #[test]
 fn stream_names_of_length_0_and_256_are_errors_and_255_works() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let long = vec![b'x'; 256];
     let max = vec![b'y'; 255];
@@ -205,7 +205,7 @@ fn stream_names_of_length_0_and_256_are_errors_and_255_works() {
 
 #[test]
 fn ids_longer_than_255_bytes_are_errors() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let id = d.publish(b"s", b"x");
     let long = vec![b'a'; 256];
@@ -223,7 +223,7 @@ fn ids_longer_than_255_bytes_are_errors() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     // Everything is sent before any reply is read.
     for i in 0..50 {
@@ -276,7 +276,7 @@ fn pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn a_slow_reader_gets_every_event_of_a_large_streamed_query_exactly_once_in_order() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let writer = server.dealer();
     let n = 20_000;
     // 1 KiB per event: 20 MB in all, far beyond the socket buffers and
@@ -320,7 +320,7 @@ fn a_slow_reader_gets_every_event_of_a_large_streamed_query_exactly_once_in_orde
 
 #[test]
 fn publish_socket_sends_stream_id_data_and_subscribers_filter_by_stream_prefix() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let alpha = server.v2_sub(b"alpha");
     let all = server.v2_sub(b"");
     let d = server.dealer();
@@ -354,7 +354,7 @@ fn publish_socket_sends_stream_id_data_and_subscribers_filter_by_stream_prefix()
 
 #[test]
 fn replies_go_to_the_right_dealer_among_many() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let dealers: Vec<Dealer> = (0..8).map(|_| server.dealer()).collect();
     for (i, d) in dealers.iter().enumerate() {
         for k in 0..10 {

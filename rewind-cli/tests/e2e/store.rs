@@ -4,22 +4,22 @@
 //! an error), and another process can read the data directory while the
 //! server runs.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::*;
 use rewind_core::lmdb::LmdbOptions;
 use rewind_core::{Store, StoreOptions};
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 #[test]
 fn acknowledged_events_survive_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"));
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"));
     let mut server = spawn.start();
     let req = server.req();
     for i in 0..30 {
@@ -56,7 +56,7 @@ fn acknowledged_events_survive_a_kill_9() {
 #[test]
 fn every_publish_acknowledged_before_sigterm_is_kept_and_every_kept_one_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let spawn = Spawn::lmdb(&dir.path().join("data"));
+    let spawn = Spawn::lmdb(rewind(), &dir.path().join("data"));
     let mut server = spawn.start();
     let clients = 4;
     // Set once the server process has exited.
@@ -135,7 +135,7 @@ fn every_publish_acknowledged_before_sigterm_is_kept_and_every_kept_one_was_ackn
 #[test]
 fn the_lmdb_store_grows_past_its_initial_size_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Spawn::lmdb(&dir.path().join("data")).start();
+    let server = Spawn::lmdb(rewind(), &dir.path().join("data")).start();
     let d = server.dealer();
     // 96 MiB of events: more than a small initial LMDB map.
     let n = 96;
@@ -156,7 +156,7 @@ fn the_lmdb_store_grows_past_its_initial_size_by_itself() {
 #[test]
 fn publishing_past_the_map_size_limit_is_an_error_and_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Spawn::lmdb(&dir.path().join("data"))
+    let mut server = Spawn::lmdb(rewind(), &dir.path().join("data"))
         .arg("--map-size-limit")
         .arg((8u64 << 20).to_string())
         .start();
@@ -189,7 +189,7 @@ fn publishing_past_the_map_size_limit_is_an_error_and_reads_go_on() {
 fn another_process_can_read_the_data_dir_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Spawn::lmdb(&data).start();
+    let server = Spawn::lmdb(rewind(), &data).start();
     let d = server.dealer();
     let mut ids = HashMap::new();
     for i in 0..10 {

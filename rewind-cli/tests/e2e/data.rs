@@ -2,18 +2,18 @@
 //! round-trips of large, empty and binary data; bad input; many concurrent
 //! clients.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 #[test]
 fn an_event_published_via_v1_is_visible_via_v2_on_stream_default_with_the_same_id() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let d = server.dealer();
     req.publish(b"from-v1");
@@ -27,7 +27,7 @@ fn an_event_published_via_v1_is_visible_via_v2_on_stream_default_with_the_same_i
 
 #[test]
 fn an_event_published_via_v2_on_stream_default_is_visible_via_v1_with_the_same_id() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let d = server.dealer();
     req.publish(b"one");
@@ -52,7 +52,7 @@ fn an_event_published_via_v2_on_stream_default_is_visible_via_v1_with_the_same_i
 
 #[test]
 fn default_stream_flag_names_the_stream_v1_works_on() {
-    let server = Spawn::in_memory()
+    let server = Spawn::in_memory(rewind())
         .arg("--default-stream")
         .arg("legacy")
         .start();
@@ -66,7 +66,7 @@ fn default_stream_flag_names_the_stream_v1_works_on() {
 
 #[test]
 fn v1_streaming_and_v2_publish_sockets_carry_the_same_id_for_one_event() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let s1 = server.v1_sub();
     let s2 = server.v2_sub(b"");
     let req = server.req();
@@ -97,7 +97,7 @@ fn mib() -> Vec<u8> {
 
 #[test]
 fn large_empty_and_binary_events_round_trip_exactly_via_v1() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let sub = server.v1_sub();
     let req = server.req();
     let payloads = vec![
@@ -130,7 +130,7 @@ fn large_empty_and_binary_events_round_trip_exactly_via_v1() {
 
 #[test]
 fn large_empty_and_binary_events_round_trip_exactly_via_v2() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let sub = server.v2_sub(b"bin");
     let d = server.dealer();
     let payloads = vec![mib(), Vec::new(), binary_all_bytes()];
@@ -160,7 +160,7 @@ fn large_empty_and_binary_events_round_trip_exactly_via_v2() {
 
 #[test]
 fn an_oversized_message_gets_an_error_and_the_server_keeps_serving() {
-    let server = Spawn::in_memory()
+    let server = Spawn::in_memory(rewind())
         .arg("--max-message-size")
         .arg("1024")
         .start();
@@ -191,7 +191,7 @@ fn an_oversized_message_gets_an_error_and_the_server_keeps_serving() {
 
 #[test]
 fn requests_with_hundreds_of_frames_get_errors() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let d = server.dealer();
     let mut frames: Vec<Vec<u8>> = vec![b"PUBLISH".to_vec()];
@@ -211,7 +211,7 @@ fn requests_with_hundreds_of_frames_get_errors() {
 
 #[test]
 fn a_message_without_an_envelope_does_not_crash_the_server() {
-    let mut server = Spawn::in_memory().start();
+    let mut server = Spawn::in_memory(rewind()).start();
     // A raw DEALER on the v1 endpoint, without the empty delimiter REQ adds.
     let raw = server.raw(zmq::DEALER, &server.endpoints.query.clone());
     raw.send_multipart([&b"PUBLISH"[..], b"no envelope"], 0)
@@ -245,7 +245,7 @@ fn a_message_without_an_envelope_does_not_crash_the_server() {
 
 #[test]
 fn clients_that_disconnect_mid_request_do_not_disturb_the_server() {
-    let mut server = Spawn::in_memory().start();
+    let mut server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     for i in 0..300 {
         d.send(&[b"PUBLISH".as_slice(), b"s", format!("{i}").as_bytes()]);
@@ -290,7 +290,7 @@ fn clients_that_disconnect_mid_request_do_not_disturb_the_server() {
 
 #[test]
 fn a_client_that_stops_reading_a_streamed_query_does_not_stall_other_clients() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let d = server.dealer();
     let mut blob = vec![b'.'; 10 * 1024];
     for i in 0..2000usize {
@@ -332,7 +332,7 @@ fn a_client_that_stops_reading_a_streamed_query_does_not_stall_other_clients() {
 #[test]
 fn many_concurrent_req_clients_every_acknowledged_event_is_stored_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Spawn::lmdb(&dir.path().join("data")).start();
+    let server = Spawn::lmdb(rewind(), &dir.path().join("data")).start();
     let clients = 32;
     let per_client = 50;
     let barrier = Arc::new(Barrier::new(clients));
@@ -381,7 +381,7 @@ fn many_concurrent_req_clients_every_acknowledged_event_is_stored_exactly_once()
 #[test]
 fn many_concurrent_dealers_pipelining_get_unique_ids_that_are_all_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Spawn::lmdb(&dir.path().join("data")).start();
+    let server = Spawn::lmdb(rewind(), &dir.path().join("data")).start();
     let clients = 8;
     let per_client = 200;
     let barrier = Arc::new(Barrier::new(clients));
@@ -455,7 +455,7 @@ fn many_concurrent_dealers_pipelining_get_unique_ids_that_are_all_stored() {
 
 #[test]
 fn v1_streaming_carries_only_the_default_stream_with_its_own_previous_id_chain() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let sub = server.v1_sub();
     let req = server.req();
     let d = server.dealer();
@@ -487,7 +487,7 @@ fn v1_streaming_carries_only_the_default_stream_with_its_own_previous_id_chain()
 #[test]
 fn streamed_events_are_already_stored_and_come_in_commit_order_under_concurrency() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Spawn::lmdb(&dir.path().join("data")).start();
+    let server = Spawn::lmdb(rewind(), &dir.path().join("data")).start();
     let s1 = server.v1_sub();
     let s2 = server.v2_sub(b"");
     let clients = 16;
@@ -550,7 +550,7 @@ fn streamed_events_are_already_stored_and_come_in_commit_order_under_concurrency
 
 #[test]
 fn the_default_maximum_message_size_is_16_mib() {
-    let server = Spawn::in_memory().start();
+    let server = Spawn::in_memory(rewind()).start();
     let req = server.req();
     let fits = vec![b'a'; 15 << 20];
     req.publish(&fits);

@@ -6,9 +6,7 @@
 //! One writer sends large events so that the server grows LMDB's map while
 //! the reader has it open.
 //!
-//! Long: `REWIND_MP_SECONDS=120 cargo test --release -p rewind-core --test reliability_multiprocess`.
-
-mod rel_common;
+//! Long: `REWIND_MP_SECONDS=120 cargo test --release -p rewind-cli --test reliability multiprocess::`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +14,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rel_common::*;
 use rewind_core::Error;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 fn fnv(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -49,10 +49,11 @@ fn is_complete(data: &[u8]) -> bool {
 
 #[test]
 fn a_reader_process_always_sees_a_consistent_prefix_while_the_server_writes() {
+    let _turn = crate::TURNS.take(module_path!());
     let seconds = env_usize("REWIND_MP_SECONDS", 6) as u64;
     let dir = tempdir("mp");
     let store_dir = dir.path().join("store");
-    let server = ServerSpec::lmdb(&store_dir).start();
+    let server = ServerSpec::lmdb(rewind(), &store_dir).start();
     let ctx = zmq::Context::new();
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -182,6 +183,7 @@ fn a_reader_process_always_sees_a_consistent_prefix_while_the_server_writes() {
 /// variable it does nothing.
 #[test]
 fn helper_reader_holds_a_read_transaction() {
+    let _turn = crate::TURNS.take(module_path!());
     let Ok(dir) = std::env::var("REWIND_HELPER_HOLD_READ") else {
         return;
     };
@@ -205,9 +207,10 @@ fn helper_reader_holds_a_read_transaction() {
 fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+    let _turn = crate::TURNS.take(module_path!());
     let dir = tempdir("stale-reader");
     let store_dir = dir.path().join("store");
-    let server = ServerSpec::lmdb(&store_dir).start();
+    let server = ServerSpec::lmdb(rewind(), &store_dir).start();
     let ctx = zmq::Context::new();
     let req = Req::connect(&ctx, &server);
     for i in 0..100 {
@@ -219,12 +222,14 @@ fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() 
     // Another process keeps the store open all along (so LMDB never resets
     // its reader table), and a reader process dies holding a snapshot.
     let keeper = open_read_only(&store_dir);
+    // The helper's name in this test binary: its module path without the
+    // crate's name.
+    let helper_name = concat!(module_path!(), "::helper_reader_holds_a_read_transaction")
+        .split_once("::")
+        .unwrap()
+        .1;
     let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_reader_holds_a_read_transaction",
-            "--nocapture",
-        ])
+        .args(["--exact", helper_name, "--nocapture"])
         .env("REWIND_HELPER_HOLD_READ", &store_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -240,7 +245,7 @@ fn a_reader_killed_mid_transaction_does_not_make_the_store_grow_without_bound() 
     helper.kill().unwrap();
     helper.wait().unwrap();
 
-    let server = ServerSpec::lmdb(&store_dir).start();
+    let server = ServerSpec::lmdb(rewind(), &store_dir).start();
     let req = Req::connect(&ctx, &server);
     let n = 3000;
     for i in 0..n {

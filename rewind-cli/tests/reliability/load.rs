@@ -2,11 +2,9 @@
 //! events with resident memory measured, and thousands of connects and
 //! disconnects with file descriptors counted.
 //!
-//! Fast: part of `cargo test -p rewind-core`.
+//! Fast: part of `cargo test -p rewind-cli`.
 //! Long: `scripts/soak.sh [EVENTS]` (REWIND_SOAK_EVENTS, default 1,000,000;
 //! REWIND_FD_CYCLES for the connect/disconnect count).
-
-mod rel_common;
 
 use std::collections::HashSet;
 use std::net::TcpStream;
@@ -15,17 +13,20 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rel_common::*;
+use rewind_testkit::prelude::*;
+
+use crate::rewind;
 
 #[test]
 fn two_hundred_req_clients_and_a_thousand_subscribers_are_served() {
+    let _turn = crate::TURNS.take(module_path!());
     let limit = raise_fd_limit(8192);
     assert!(
         limit >= 4096,
         "the open-file limit ({limit}) is too low for this test"
     );
     let dir = tempdir("load");
-    let server = ServerSpec::lmdb(&dir.path().join("store")).start();
+    let server = ServerSpec::lmdb(rewind(), &dir.path().join("store")).start();
     let n_subs = env_usize("REWIND_LOAD_SUBSCRIBERS", 1000);
     let n_clients = env_usize("REWIND_LOAD_CLIENTS", 200);
     let per_client = 5;
@@ -147,9 +148,10 @@ fn reader(
 
 #[test]
 fn soak_keeps_resident_memory_flat() {
+    let _turn = crate::TURNS.take(module_path!());
     let total = env_usize("REWIND_SOAK_EVENTS", 100_000);
     let dir = tempdir("soak");
-    let server = ServerSpec::lmdb(&dir.path().join("store")).start();
+    let server = ServerSpec::lmdb(rewind(), &dir.path().join("store")).start();
     let ctx = zmq::Context::new();
     let stop = Arc::new(AtomicBool::new(false));
     let seen = [Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0))];
@@ -245,9 +247,10 @@ fn soak_keeps_resident_memory_flat() {
 
 #[test]
 fn file_descriptors_do_not_leak_across_thousands_of_connects() {
+    let _turn = crate::TURNS.take(module_path!());
     let cycles = env_usize("REWIND_FD_CYCLES", 2000);
     let dir = tempdir("fds");
-    let server = ServerSpec::lmdb(&dir.path().join("store")).start();
+    let server = ServerSpec::lmdb(rewind(), &dir.path().join("store")).start();
     let ctx = zmq::Context::new();
     Req::connect(&ctx, &server).publish(b"warm-up");
     thread::sleep(Duration::from_millis(200));

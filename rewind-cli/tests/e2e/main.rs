@@ -1,0 +1,27 @@
+//! End-to-end tests: the real `rewind` binary, started as a child process
+//! on loopback ports, driven through its command line and both wire
+//! protocols with the harness of `rewind-testkit`.
+//!
+//! | module  | tests |
+//! |---------|-------|
+//! | `cli`   | command line, INI files, start-up errors, signals, restarts, the exit codeword, the embedded default |
+//! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
+//! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
+//! | `v1`    | wire protocol v1 (REQ/REP query endpoint, PUB streaming endpoint) |
+//! | `v2`    | wire protocol v2 (ROUTER command endpoint, PUB publish endpoint) |
+//!
+//! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
+
+mod cli;
+mod data;
+mod store;
+mod v1;
+mod v2;
+
+use rewind_testkit::Binary;
+
+/// The binary under test: `REWIND_E2E_BIN` when set, else this package's
+/// `rewind`.
+fn rewind() -> Binary {
+    Binary::from_env_or(env!("CARGO_BIN_EXE_rewind"))
+}

@@ -1,0 +1,38 @@
+//! Reliability tests: the real `rewind` binary under crashes, hostile
+//! input, load, other processes, storage faults and slow subscribers, with
+//! the harness of `rewind-testkit`.
+//!
+//! | module         | tests |
+//! |----------------|-------|
+//! | `crash`        | SIGKILL at random moments under load, restart, every acknowledged event checked |
+//! | `hostile`      | malformed and oversized requests, garbage, clients that vanish mid-request |
+//! | `load`         | many clients and subscribers, a long soak with memory and file descriptors measured |
+//! | `multiprocess` | another process reading the store while the server writes |
+//! | `storage`      | a full disk or size limit, a crash during creation, stores that cannot be served |
+//! | `subscribers`  | stalled subscribers: lost messages, recovery, publishers never slowed |
+//!
+//! Each test runs at a size that takes seconds; environment variables
+//! (named in each module) and the scripts in `scripts/` run them long.
+//! Every test first takes its module's turn (`TURNS`).
+//! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
+
+mod crash;
+mod hostile;
+mod load;
+mod multiprocess;
+mod storage;
+mod subscribers;
+
+use rewind_testkit::turns::Turns;
+use rewind_testkit::Binary;
+
+/// Each module's tests run side by side, as when each module was a test
+/// binary of its own, but never beside another module's: several measure
+/// throughput, which the others' load would distort.
+static TURNS: Turns = Turns::new();
+
+/// The binary under test: `REWIND_E2E_BIN` when set, else this package's
+/// `rewind`.
+fn rewind() -> Binary {
+    Binary::from_env_or(env!("CARGO_BIN_EXE_rewind"))
+}
