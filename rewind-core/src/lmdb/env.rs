@@ -218,3 +218,144 @@ impl Env {
         f(self.env.begin_rw_txn()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lmdb::Transaction;
+
+    fn options(dir: &Path) -> LmdbOptions {
+        LmdbOptions::new(dir.join("db"))
+    }
+
+    #[test]
+    fn the_map_starts_at_the_initial_size_capped_by_the_limit() {
+        assert_eq!(initial_map_size(64 << 20, None), 64 << 20);
+        assert_eq!(initial_map_size(64 << 20, Some(1 << 30)), 64 << 20);
+        assert_eq!(initial_map_size(64 << 20, Some(1 << 20)), 1 << 20);
+        assert_eq!(initial_map_size(1 << 20, Some(1 << 20)), 1 << 20);
+    }
+
+    #[test]
+    fn the_map_doubles_or_grows_by_twice_the_write() {
+        assert_eq!(grown_map_size(1 << 20, 100, None), Some(2 << 20));
+        // a write bigger than the map: the growth is twice the write
+        assert_eq!(grown_map_size(1 << 20, 3 << 20, None), Some(7 << 20));
+        assert_eq!(grown_map_size(1 << 20, 1 << 19, None), Some(2 << 20));
+        assert_eq!(grown_map_size(0, 10, None), Some(20));
+    }
+
+    #[test]
+    fn the_map_never_grows_past_the_limit() {
+        assert_eq!(grown_map_size(1 << 20, 100, Some(3 << 20)), Some(2 << 20));
+        assert_eq!(grown_map_size(2 << 20, 100, Some(3 << 20)), Some(3 << 20));
+        assert_eq!(grown_map_size(3 << 20, 100, Some(3 << 20)), None);
+        // a limit below the current size (the map was adopted from another
+        // process, or opened before the limit was lowered)
+        assert_eq!(grown_map_size(4 << 20, 100, Some(3 << 20)), None);
+        assert_eq!(
+            grown_map_size(1 << 20, 5 << 20, Some(3 << 20)),
+            Some(3 << 20)
+        );
+    }
+
+    #[test]
+    fn map_growth_saturates_instead_of_overflowing() {
+        assert_eq!(grown_map_size(usize::MAX - 1, 1, None), Some(usize::MAX));
+        assert_eq!(grown_map_size(1, usize::MAX, None), Some(usize::MAX));
+        assert_eq!(
+            grown_map_size(usize::MAX / 2 + 1, 0, Some(usize::MAX)),
+            Some(usize::MAX)
+        );
+    }
+
+    #[test]
+    fn dead_readers_are_looked_for_once_every_1024_commits() {
+        let due: Vec<u32> = (0..4096).filter(|&n| reader_check_due(n)).collect();
+        assert_eq!(due, [1023, 2047, 3071, 4095]);
+        assert!(reader_check_due(u32::MAX)); // the counter wraps at a check
+    }
+
+    #[test]
+    fn a_fresh_store_opens_at_its_initial_size_and_again_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        let env = Env::open(&o).unwrap();
+        assert_eq!(env.path(), o.path);
+        assert!(!env.read_only());
+        assert_eq!(env.map_size().unwrap(), o.initial_map_size);
+        drop(env);
+        Env::open(&o).unwrap();
+        let ro = Env::open(&LmdbOptions {
+            read_only: true,
+            ..o
+        })
+        .unwrap();
+        assert!(ro.read_only());
+    }
+
+    #[test]
+    fn the_initial_map_is_capped_by_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::open(&LmdbOptions {
+            initial_map_size: 64 << 20,
+            max_map_size: Some(1 << 20),
+            ..options(dir.path())
+        })
+        .unwrap();
+        assert_eq!(env.map_size().unwrap(), 1 << 20);
+    }
+
+    #[test]
+    fn grow_doubles_the_map_up_to_the_limit_then_reports_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::open(&LmdbOptions {
+            initial_map_size: 1 << 20,
+            max_map_size: Some(3 << 20),
+            ..options(dir.path())
+        })
+        .unwrap();
+        env.grow(10).unwrap();
+        assert_eq!(env.map_size().unwrap(), 2 << 20);
+        env.grow(10).unwrap();
+        assert_eq!(env.map_size().unwrap(), 3 << 20);
+        match env.grow(10) {
+            Err(Error::StorageFull(m)) => assert!(m.contains(&(3 << 20).to_string()), "{m}"),
+            other => panic!("expected StorageFull, got {other:?}"),
+        }
+        assert_eq!(env.map_size().unwrap(), 3 << 20);
+    }
+
+    #[test]
+    fn adopting_a_resize_takes_the_size_the_last_writer_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LmdbOptions {
+            initial_map_size: 1 << 20,
+            ..options(dir.path())
+        };
+        {
+            // an earlier writer grew the map and committed under it
+            let env = Env::open(&o).unwrap();
+            env.grow(10).unwrap();
+            let log = env.dbs().log;
+            env.with_write(|mut txn| {
+                txn.put(log, &[0u8; 8], b"x", lmdb::WriteFlags::empty())?;
+                txn.commit()
+            })
+            .unwrap();
+        }
+        let env = Env::open(&o).unwrap();
+        assert_eq!(env.map_size().unwrap(), 1 << 20);
+        env.adopt_resize().unwrap();
+        assert_eq!(env.map_size().unwrap(), 2 << 20);
+    }
+
+    #[test]
+    fn a_plentiful_disk_is_not_nearly_full() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!disk_nearly_full(dir.path(), 1));
+        assert!(disk_nearly_full(dir.path(), u64::MAX));
+        // a path that cannot be looked at is not reported full
+        assert!(!disk_nearly_full(&dir.path().join("missing"), u64::MAX));
+    }
+}

@@ -177,3 +177,163 @@ fn open_databases(env: &Environment, path: &Path) -> Result<Databases> {
         heads: dbs[3],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lmdb::LmdbOptions;
+    use lmdb::Cursor;
+
+    fn options(dir: &Path) -> LmdbOptions {
+        LmdbOptions::new(dir.join("db"))
+    }
+
+    fn open(o: &LmdbOptions) -> Result<(Environment, Databases)> {
+        open_store(&o.path, o.read_only, o.initial_map_size)
+    }
+
+    fn corrupt_message(r: Result<(Environment, Databases)>) -> String {
+        match r {
+            Err(Error::Corrupt(m)) => m,
+            Err(e) => panic!("expected Corrupt, got {e:?}"),
+            Ok(_) => panic!("expected Corrupt, got a store"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_directory_becomes_a_store_with_its_format_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        let (env, dbs) = open(&o).unwrap();
+        assert!(o.path.join("data.mdb").is_file());
+        let main = env.open_db(None).unwrap();
+        let meta = env.open_db(Some("meta")).unwrap();
+        let txn = env.begin_ro_txn().unwrap();
+        // the main database lists the named ones, in byte order
+        let mut cur = txn.open_ro_cursor(main).unwrap();
+        let names: Vec<&[u8]> = cur.iter_start().map(|kv| kv.unwrap().0).collect();
+        assert_eq!(names, [&b"heads"[..], b"ids", b"log", b"meta", b"streams"]);
+        drop(cur);
+        assert_eq!(txn.get(meta, &FORMAT_KEY).unwrap(), FORMAT);
+        assert!(txn.get(dbs.log, &[0u8; 8]).is_err()); // empty
+        drop(txn);
+        drop(env);
+        // and opens again, read-only too
+        open(&o).unwrap();
+        open(&LmdbOptions {
+            read_only: true,
+            ..o
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_path_that_is_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"not a store").unwrap();
+        match open(&LmdbOptions::new(&file)) {
+            Err(Error::Io(e)) => {
+                assert!(
+                    e.to_string().contains("cannot create store directory"),
+                    "{e}"
+                )
+            }
+            other => panic!("expected Io, got {:?}", other.err()),
+        }
+        let ro = LmdbOptions {
+            read_only: true,
+            ..LmdbOptions::new(&file)
+        };
+        assert!(matches!(open(&ro), Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn a_missing_store_is_not_created_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LmdbOptions {
+            read_only: true,
+            ..options(dir.path())
+        };
+        match open(&o) {
+            Err(Error::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+                assert!(e.to_string().contains("no Rewind store"), "{e}");
+            }
+            other => panic!("expected Io, got {:?}", other.err()),
+        }
+        assert!(!o.path.exists());
+    }
+
+    #[test]
+    fn a_foreign_lmdb_environment_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        std::fs::create_dir(&o.path).unwrap();
+        {
+            let env = Environment::new().set_max_dbs(4).open(&o.path).unwrap();
+            let mut txn = env.begin_rw_txn().unwrap();
+            let db = unsafe { txn.create_db(Some("accounts"), DatabaseFlags::empty()) }.unwrap();
+            txn.put(db, b"k", b"v", WriteFlags::empty()).unwrap();
+            txn.commit().unwrap();
+        }
+        assert!(corrupt_message(open(&o)).contains("missing tables"));
+    }
+
+    #[test]
+    fn an_unknown_format_marker_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        drop(open(&o).unwrap());
+        {
+            let env = Environment::new().set_max_dbs(8).open(&o.path).unwrap();
+            let meta = env.open_db(Some("meta")).unwrap();
+            let mut txn = env.begin_rw_txn().unwrap();
+            txn.put(meta, &FORMAT_KEY, b"rewind-lmdb-99", WriteFlags::empty())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        assert!(corrupt_message(open(&o)).contains("unknown format rewind-lmdb-99"));
+        {
+            let env = Environment::new().set_max_dbs(8).open(&o.path).unwrap();
+            let meta = env.open_db(Some("meta")).unwrap();
+            let mut txn = env.begin_rw_txn().unwrap();
+            txn.del(meta, &FORMAT_KEY, None).unwrap();
+            txn.commit().unwrap();
+        }
+        assert!(corrupt_message(open(&o)).contains("no format marker"));
+    }
+
+    #[test]
+    fn a_truncated_data_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        {
+            let (env, dbs) = open(&o).unwrap();
+            let mut txn = env.begin_rw_txn().unwrap();
+            for i in 0u64..200 {
+                txn.put(dbs.log, &i.to_be_bytes(), &[7u8; 500], WriteFlags::empty())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let data = o.path.join("data.mdb");
+        let len = std::fs::metadata(&data).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&data)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        assert!(corrupt_message(open(&o)).contains("is truncated"));
+    }
+
+    #[test]
+    fn garbage_in_the_data_file_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        std::fs::create_dir(&o.path).unwrap();
+        std::fs::write(o.path.join("data.mdb"), vec![0x5A; 64 << 10]).unwrap();
+        assert!(corrupt_message(open(&o)).contains("is not a Rewind store"));
+    }
+}

@@ -149,3 +149,185 @@ pub(super) fn next_position(env: &Env) -> Result<u64> {
     let log = env.dbs().log;
     env.with_read(|txn| next_position_in(txn, log))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lmdb::codec::{encode_head, encode_record};
+    use crate::lmdb::LmdbOptions;
+    use lmdb::WriteFlags;
+
+    /// A store whose databases hold `events` (stream, id, data), put in
+    /// place byte by byte, as the writer would.
+    fn store_with(events: &[(&[u8], &[u8], &[u8])]) -> (tempfile::TempDir, Env) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::open(&LmdbOptions::new(dir.path().join("db"))).unwrap();
+        let dbs = env.dbs();
+        env.with_write(|mut txn| {
+            let mut versions = std::collections::HashMap::new();
+            let mut buf = Vec::new();
+            for (p, (stream, id, data)) in events.iter().enumerate() {
+                let p = p as u64;
+                let v = versions.entry(*stream).or_insert(0u64);
+                encode_record(&mut buf, stream, id, *v, data);
+                txn.put(dbs.log, &pos_key(p), &buf, WriteFlags::empty())?;
+                txn.put(dbs.ids, id, &pos_key(p), WriteFlags::empty())?;
+                txn.put(
+                    dbs.streams,
+                    &stream_key(stream, *v),
+                    &pos_key(p),
+                    WriteFlags::empty(),
+                )?;
+                encode_head(&mut buf, *v, p, id);
+                txn.put(dbs.heads, stream, &buf, WriteFlags::empty())?;
+                *v += 1;
+            }
+            txn.commit()
+        })
+        .unwrap();
+        (dir, env)
+    }
+
+    const EVENTS: [(&[u8], &[u8], &[u8]); 5] = [
+        (b"a", b"id0", b"zero"),
+        (b"b", b"id1", b""),
+        (b"a", b"id2", b"two"),
+        (b"ab", b"id3", b"three"),
+        (b"a", b"id4", b"four"),
+    ];
+
+    fn log(env: &Env, from: u64, limit: usize) -> Vec<(u64, Vec<u8>, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        read_log(env, from, limit, &mut |e| {
+            out.push((e.position, e.stream.to_vec(), e.version, e.data.to_vec()));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    fn stream(env: &Env, s: &[u8], from: u64, limit: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        read_stream(env, s, from, limit, &mut |e| {
+            assert_eq!(e.stream, s);
+            out.push((e.version, e.position));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_log_is_read_in_position_order_from_a_position_up_to_a_limit() {
+        let (_d, env) = store_with(&EVENTS);
+        let all = log(&env, 0, usize::MAX);
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0], (0, b"a".to_vec(), 0, b"zero".to_vec()));
+        assert_eq!(all[4], (4, b"a".to_vec(), 2, b"four".to_vec()));
+        assert_eq!(
+            log(&env, 2, 2).iter().map(|e| e.0).collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert!(log(&env, 5, 10).is_empty());
+        assert!(log(&env, 0, 0).is_empty());
+        assert!(log(&env, u64::MAX, 10).is_empty());
+    }
+
+    #[test]
+    fn a_visitor_stops_a_read() {
+        let (_d, env) = store_with(&EVENTS);
+        let mut seen = 0;
+        read_log(&env, 0, usize::MAX, &mut |_| {
+            seen += 1;
+            seen < 2
+        })
+        .unwrap();
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn a_stream_is_read_alone_and_in_version_order() {
+        let (_d, env) = store_with(&EVENTS);
+        assert_eq!(stream(&env, b"a", 0, usize::MAX), [(0, 0), (1, 2), (2, 4)]);
+        assert_eq!(stream(&env, b"a", 1, 1), [(1, 2)]);
+        assert_eq!(stream(&env, b"ab", 0, usize::MAX), [(0, 3)]);
+        assert_eq!(stream(&env, b"b", 0, usize::MAX), [(0, 1)]);
+        assert!(stream(&env, b"a", 3, 10).is_empty());
+        assert!(stream(&env, b"c", 0, 10).is_empty());
+        assert!(stream(&env, b"", 0, 10).is_empty());
+        assert!(stream(&env, &[b'a'; 256], 0, 10).is_empty());
+    }
+
+    #[test]
+    fn events_are_found_by_id() {
+        let (_d, env) = store_with(&EVENTS);
+        let mut found = None;
+        assert!(get(&env, b"id3", &mut |e| {
+            found = Some((e.position, e.stream.to_vec(), e.data.to_vec()));
+            true
+        })
+        .unwrap());
+        assert_eq!(found, Some((3, b"ab".to_vec(), b"three".to_vec())));
+        let mut never = |_: EventRef<'_>| panic!("nothing to visit");
+        assert!(!get(&env, b"id9", &mut never).unwrap());
+        assert!(!get(&env, b"", &mut never).unwrap());
+        assert!(!get(&env, &[b'i'; 256], &mut never).unwrap());
+    }
+
+    #[test]
+    fn heads_and_the_next_position() {
+        let (_d, env) = store_with(&EVENTS);
+        assert_eq!(
+            stream_head(&env, b"a").unwrap(),
+            Some(StreamHead {
+                version: 2,
+                position: 4,
+                id: b"id4".to_vec()
+            })
+        );
+        assert_eq!(stream_head(&env, b"c").unwrap(), None);
+        assert_eq!(stream_head(&env, b"").unwrap(), None);
+        assert_eq!(next_position(&env).unwrap(), 5);
+        let (_d2, empty) = store_with(&[]);
+        assert_eq!(next_position(&empty).unwrap(), 0);
+        assert!(log(&empty, 0, 10).is_empty());
+    }
+
+    #[test]
+    fn a_dangling_index_entry_is_corrupt() {
+        let (_d, env) = store_with(&EVENTS);
+        let dbs = env.dbs();
+        env.with_write(|mut txn| {
+            txn.del(dbs.log, &pos_key(2), None)?;
+            txn.commit()
+        })
+        .unwrap();
+        let mut any = |_: EventRef<'_>| true;
+        assert!(matches!(
+            read_stream(&env, b"a", 0, 10, &mut any),
+            Err(Error::Corrupt(m)) if m.contains("missing position 2")
+        ));
+        assert!(matches!(
+            get(&env, b"id2", &mut any),
+            Err(Error::Corrupt(m)) if m.contains("missing position 2")
+        ));
+    }
+
+    #[test]
+    fn a_malformed_record_is_corrupt() {
+        let (_d, env) = store_with(&EVENTS);
+        let log_db = env.dbs().log;
+        env.with_write(|mut txn| {
+            txn.put(log_db, &pos_key(1), &[9, 1], WriteFlags::empty())?;
+            txn.commit()
+        })
+        .unwrap();
+        let mut any = |_: EventRef<'_>| true;
+        assert!(matches!(
+            read_log(&env, 0, 10, &mut any),
+            Err(Error::Corrupt(m)) if m.contains("position 1")
+        ));
+        // reads that stop before it are fine
+        assert_eq!(log(&env, 0, 1).len(), 1);
+    }
+}
