@@ -1,0 +1,133 @@
+//! The LMDB backend: a directory, durable on every commit.
+//!
+//! Layout (named databases in one environment):
+//!
+//! | database  | key                                   | value                                   |
+//! |-----------|---------------------------------------|-----------------------------------------|
+//! | `log`     | position (u64, big-endian)            | stream len, stream, id len, id, version, data |
+//! | `ids`     | event id                              | position                                |
+//! | `streams` | stream len, stream, version (BE)      | position                                |
+//! | `heads`   | stream                                | version, position, id of the last event |
+//! | `meta`    | `format`                              | [`FORMAT`]                              |
+//!
+//! Nothing is cached in memory between transactions, so every process that
+//! opens the directory sees the same store. When LMDB's map is full the
+//! writer grows it (doubling, up to the configured limit) and retries.
+//!
+//! This file holds the public types and the [`Backend`] implementation,
+//! which only delegates to the parts:
+//!
+//! | module    | owns |
+//! |-----------|------|
+//! | `codec`   | the bytes of every key and value (the format); pure functions |
+//! | `open`    | opening or creating the files, refusing what is not a whole store |
+//! | `env`     | the open environment: map size and growth, reader slots, transactions |
+//! | `read`    | reads by position, stream and id, heads, the next position |
+//! | `write`   | the batch append transaction and its retry when the map is full |
+
+mod codec;
+mod env;
+mod open;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{AppendOutcome, AppendRequest, Backend, Visitor};
+use crate::{Result, StreamHead};
+
+pub use codec::FORMAT;
+
+/// Options of an LMDB store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LmdbOptions {
+    /// The directory of the store; created (with its parents) when missing,
+    /// unless the store is read-only.
+    pub path: PathBuf,
+    /// The map size to start with, in bytes. It grows by itself.
+    pub initial_map_size: usize,
+    /// The size the store may grow to, in bytes; `None` for no limit but the
+    /// disk. An append that does not fit gets [`Error::StorageFull`](crate::Error::StorageFull).
+    pub max_map_size: Option<usize>,
+    /// Open for reading only (another process may be writing).
+    pub read_only: bool,
+}
+
+impl LmdbOptions {
+    /// Defaults for a store at `path`: 64 MiB to start, no size limit.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LmdbOptions {
+            path: path.into(),
+            initial_map_size: 64 << 20,
+            max_map_size: None,
+            read_only: false,
+        }
+    }
+}
+
+/// A store in an LMDB environment.
+pub struct LmdbBackend {
+    env: env::Env,
+}
+
+impl LmdbBackend {
+    /// Opens (or creates) the store described by `options`.
+    ///
+    /// Errors: [`Error::Corrupt`](crate::Error::Corrupt) when the directory
+    /// holds something that is not a Rewind store,
+    /// [`Error::Io`](crate::Error::Io) when it cannot be created or read.
+    pub fn open(options: &LmdbOptions) -> Result<Self> {
+        Ok(LmdbBackend {
+            env: env::Env::open(options)?,
+        })
+    }
+
+    /// The directory of the store.
+    pub fn path(&self) -> &Path {
+        self.env.path()
+    }
+
+    /// The current size of LMDB's map, in bytes.
+    pub fn map_size(&self) -> Result<usize> {
+        self.env.map_size()
+    }
+}
+
+impl Backend for LmdbBackend {
+    fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Result<AppendOutcome>>> {
+        write::append_batch(&self.env, batch)
+    }
+
+    fn read_log(&self, from_position: u64, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
+        read::read_log(&self.env, from_position, limit, visit)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &[u8],
+        from_version: u64,
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        read::read_stream(&self.env, stream, from_version, limit, visit)
+    }
+
+    fn get(&self, id: &[u8], visit: &mut Visitor<'_>) -> Result<bool> {
+        read::get(&self.env, id, visit)
+    }
+
+    fn stream_head(&self, stream: &[u8]) -> Result<Option<StreamHead>> {
+        read::stream_head(&self.env, stream)
+    }
+
+    fn next_position(&self) -> Result<u64> {
+        read::next_position(&self.env)
+    }
+
+    fn sync(&self) -> Result<()> {
+        if !self.env.read_only() {
+            self.env.sync()?;
+        }
+        Ok(())
+    }
+}
