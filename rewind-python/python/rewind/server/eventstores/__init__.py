@@ -14,6 +14,16 @@ store) and its data (`bytes`), in the order they were added.
   `SyncedRotationEventStores` read and write the file formats of the original
   Rewind, so existing data keeps working.
 
+Appends of several events. A store may have one more method,
+`add_events(events)`, that adds a list of `(key, event)` pairs all or
+nothing: when it raises, none of the events is in the store. Every store of
+this package has it (`SQLiteEventStore` writes them in one transaction,
+`LogEventStore` in one write that is cut off the file again if it fails,
+the engine's stores in one append; `RotatedEventStore` uses the
+`add_events` of its current file's store, and `SyncedRotationEventStores`
+that of each of its stores, so they are all or nothing as far as those
+are).
+
 The package's modules: `base` (the `EventStore` class and the errors),
 `native` (`InMemoryEventStore`, `LMDBEventStore`), `sqlite`, `logfile`,
 `rotated` and `synced`. Every class keeps its original path,

@@ -10,7 +10,7 @@ bytes, or a `str` stored as UTF-8).
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 
 #: The logger of every event store (the records keep the name they had when
 #: the stores were one module).
@@ -40,6 +40,11 @@ class EventStore(object):
     implements. A class of your own that implements them (and a static
     `from_config(config, **options)`) can be named in the configuration file
     and is served by the server like the built-in ones.
+
+    A store may also have a method `add_events(events)` that adds several
+    `(key, event)` pairs all or nothing (see the `rewind.server.eventstores`
+    documentation); this base class has none, so a store without one gets
+    appends of several events one `add_event` at a time.
     """
 
     class EventKeyAlreadyExistError(EventStoreError):
@@ -101,3 +106,39 @@ def event_arg(event: Any) -> bytes:
         return event.encode("utf-8")
     raise TypeError("event must be bytes, not {0}".format(type(event).__name__))
 
+
+def event_pairs(events: Iterable[Tuple[Any, Any]]) -> List[EventTuple]:
+    """The `(key, event)` pairs given to an `add_events`, converted as
+    `add_event` converts its arguments."""
+    pairs = []
+    for pair in events:
+        key, event = pair
+        pairs.append((key_arg(key), event_arg(event)))
+    return pairs
+
+
+def already_exists(key: str) -> "EventStore.EventKeyAlreadyExistError":
+    """The error for adding an event whose key is taken."""
+    return EventStore.EventKeyAlreadyExistError("The key already existed: {0}".format(key))
+
+
+def check_new_keys(pairs: Iterable[EventTuple], taken: Callable[[str], bool]) -> None:
+    """Raises `EventKeyAlreadyExistError` for the first key of `pairs` that
+    `taken(key)` reports as in the store, or that appears twice in `pairs`."""
+    seen: Set[str] = set()
+    for key, _ in pairs:
+        if key in seen or taken(key):
+            raise already_exists(key)
+        seen.add(key)
+
+
+def add_all(store: Any, pairs: List[EventTuple]) -> None:
+    """Adds `pairs` to `store`: with its `add_events` when it has one (all
+    or none), otherwise one `add_event` at a time (a failure keeps the
+    events before it)."""
+    add_events = getattr(store, "add_events", None)
+    if callable(add_events):
+        add_events(pairs)
+        return
+    for key, event in pairs:
+        store.add_event(key, event)

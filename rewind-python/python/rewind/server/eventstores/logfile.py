@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import os
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from rewind.server._storeconfig import check_config_options
 from rewind.server.eventstores._checksums import check_checksum, save_checksum
@@ -17,7 +17,8 @@ from rewind.server.eventstores.base import (
     EventOrderError,
     EventStore,
     EventTuple,
-    event_arg,
+    check_new_keys,
+    event_pairs,
     key_arg,
     optional_key,
 )
@@ -82,26 +83,56 @@ class LogEventStore(EventStore):
 
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event and its key. Durable when this returns."""
-        key = key_arg(key)
-        data = event_arg(event)
-        if not all(char.isalnum() or char == "-" for char in key):
-            raise ValueError("Key must be alphanumeric or a dash (-): {0}".format(key))
-        line = key.encode("utf-8") + b"\t" + base64.b64encode(data) + b"\n"
+        self._append(event_pairs([(key, event)]))
+
+    def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
+        """Add several `(key, event)` pairs in one write: all or none (the
+        keys are checked first, and a failed write is cut off the file).
+        Durable when this returns."""
+        self._append(event_pairs(events))
+
+    def _append(self, pairs: List[EventTuple]) -> None:
+        lines = []
+        for key, data in pairs:
+            if not all(char.isalnum() or char == "-" for char in key):
+                raise ValueError("Key must be alphanumeric or a dash (-): {0}".format(key))
+            lines.append(key.encode("utf-8") + b"\t" + base64.b64encode(data) + b"\n")
+        if not lines:
+            return
+        blob = b"".join(lines)
         with self._lock:
             if self.f is None:
                 raise ValueError("The event store is closed: {0}".format(self._path))
-            if key in self._index:
-                raise EventStore.EventKeyAlreadyExistError(
-                    "The key already existed: {0}".format(key)
-                )
-            self.f.write(line)
-            self.f.flush()
-            os.fsync(self.f.fileno())
-            self._hasher.update(line)
-            self._index[key] = len(self._keys)
-            self._keys.append(key)
-            self._offsets.append(self._size)
-            self._size += len(line)
+            check_new_keys(pairs, self._index.__contains__)
+            start = self._size
+            try:
+                self.f.write(blob)
+                self.f.flush()
+                os.fsync(self.f.fileno())
+            except BaseException:
+                self._cut_back_to(start)
+                raise
+            self._hasher.update(blob)
+            offset = start
+            for (key, _), line in zip(pairs, lines):
+                self._index[key] = len(self._keys)
+                self._keys.append(key)
+                self._offsets.append(offset)
+                offset += len(line)
+            self._size = offset
+
+    def _cut_back_to(self, size: int) -> None:
+        """After a failed write, cuts the file back to its `size` bytes
+        before it (no part of the write stays) and reopens it; if that fails
+        too, the store stays closed."""
+        f, self.f = self.f, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass  # the unwritten rest of the failed write
+        os.truncate(self._path, size)
+        self.f = open(self._path, "ab")
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None

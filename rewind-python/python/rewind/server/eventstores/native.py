@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 from rewind import _native
 from rewind.server._storeconfig import ConfigurationError, check_config_options
@@ -12,7 +12,8 @@ from rewind.server.eventstores.base import (
     EventOrderError,
     EventStore,
     EventTuple,
-    event_arg,
+    already_exists,
+    event_pairs,
     key_arg,
     optional_key,
 )
@@ -40,14 +41,18 @@ class _NativeEventStore(EventStore):
 
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event and its key. Durable when this returns."""
-        key = key_arg(key)
-        data = event_arg(event)
+        self.add_events([(key, event)])
+
+    def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
+        """Add several `(key, event)` pairs in one append: all or none.
+        Durable when this returns."""
+        pairs = event_pairs(events)
+        if not pairs:
+            return
         try:
-            self._store.append(self._stream, [(key, data)])
-        except _native.DuplicateIdError:
-            raise EventStore.EventKeyAlreadyExistError(
-                "The key already existed: {0}".format(key)
-            ) from None
+            self._store.append(self._stream, pairs)
+        except _native.DuplicateIdError as e:
+            raise already_exists(e.id.decode("utf-8", "surrogateescape")) from None
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
 
 from rewind.server._storeconfig import check_config_options, load_class
 from rewind.server.eventstores._checksums import CHECKSUM_FILENAME
@@ -12,6 +12,8 @@ from rewind.server.eventstores.base import (
     EventOrderError,
     EventStore,
     EventTuple,
+    add_all,
+    event_pairs,
     logger,
     optional_key,
 )
@@ -100,6 +102,13 @@ class RotatedEventStore(EventStore):
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event to the current file."""
         self._current().add_event(key, event)
+
+    def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
+        """Add several `(key, event)` pairs to the current file: all or none
+        when the store of the file has an `add_events` of its own (the
+        package's file stores do); otherwise one `add_event` at a time, so a
+        failure keeps the events before it."""
+        add_all(self._current(), event_pairs(events))
 
     def _find_batch_containing_event(self, key: str) -> Optional[int]:
         if self._current().key_exists(key):

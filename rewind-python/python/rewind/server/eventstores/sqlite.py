@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
 from rewind.server._storeconfig import check_config_options
 from rewind.server.eventstores._checksums import check_checksum, file_md5, save_checksum
@@ -15,7 +15,8 @@ from rewind.server.eventstores.base import (
     EventOrderError,
     EventStore,
     EventTuple,
-    event_arg,
+    already_exists,
+    event_pairs,
     key_arg,
     optional_key,
 )
@@ -78,22 +79,40 @@ class SQLiteEventStore(EventStore):
 
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event and its key. Durable when this returns."""
-        key = key_arg(key)
-        data = event_arg(event)
-        value: Union[str, bytes]
-        try:
-            value = data.decode("utf-8")
-        except UnicodeDecodeError:
-            value = data
-        with self._lock:
+        self._insert(event_pairs([(key, event)]))
+
+    def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
+        """Add several `(key, event)` pairs in one transaction: all or none
+        (a key that is taken, or any failure while writing, rolls the
+        transaction back). Durable when this returns."""
+        self._insert(event_pairs(events))
+
+    def _insert(self, pairs: List[EventTuple]) -> None:
+        rows: List[Tuple[str, Union[str, bytes]]] = []
+        for key, data in pairs:
             try:
-                self._conn().execute(
-                    "INSERT INTO events(uuid, event) VALUES (?, ?)", (key, value)
-                )
-            except sqlite3.IntegrityError:
-                raise EventStore.EventKeyAlreadyExistError(
-                    "The key already existed: {0}".format(key)
-                ) from None
+                rows.append((key, data.decode("utf-8")))
+            except UnicodeDecodeError:
+                rows.append((key, data))
+        if not rows:
+            return
+        with self._lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for key, value in rows:
+                    try:
+                        conn.execute("INSERT INTO events(uuid, event) VALUES (?, ?)", (key, value))
+                    except sqlite3.IntegrityError:
+                        raise already_exists(key) from None
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite rolled back by itself; the first error says why
+                raise
 
     def _eventid(self, key: str) -> Optional[int]:
         row = self._conn().execute(

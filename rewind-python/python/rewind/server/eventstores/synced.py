@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 from rewind.server._storeconfig import (
     ConfigurationError,
@@ -13,6 +13,10 @@ from rewind.server._storeconfig import (
 from rewind.server.eventstores.base import (
     EventStore,
     EventTuple,
+    add_all,
+    already_exists,
+    check_new_keys,
+    event_pairs,
     logger,
 )
 from rewind.server.eventstores.rotated import RotatedEventStore
@@ -87,13 +91,31 @@ class SyncedRotationEventStores(EventStore):
         """Add an event to every store, rotating them first when the batch is
         full."""
         if self.key_exists(key):
-            raise EventStore.EventKeyAlreadyExistError(
-                "The key already existed: {0}".format(key)
-            )
+            raise already_exists(key)
         self._rotate_files_if_needed()
         for store in self.stores:
             store.add_event(key, event)
         self.count += 1
+
+    def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
+        """Add several `(key, event)` pairs to every store, each store taking
+        them all or none (see `RotatedEventStore.add_events`).
+
+        The events go to one file of each store: the stores rotate first
+        when the batch is full, never in the middle of the events, so a batch
+        may end up with more than `events_per_batch` events. The keys are
+        checked before anything is written; if a later store fails after an
+        earlier one took the events, the stores disagree (as when
+        `add_event` fails in a later store).
+        """
+        pairs = event_pairs(events)
+        if not pairs:
+            return
+        check_new_keys(pairs, self.key_exists)
+        self._rotate_files_if_needed()
+        for store in self.stores:
+            add_all(store, pairs)
+        self.count += len(pairs)
 
     def _first(self) -> RotatedEventStore:
         if not self.stores:
