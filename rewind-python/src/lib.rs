@@ -45,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::EventIterator>()?;
     m.add_class::<server::PyServerConfig>()?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(pybackend::store_over_event_store, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(embedded_default_sections, m)?)?;
     m.add("_DEFAULT_DATA_DIR", rewind_core::config::DEFAULT_DATA_DIR)?;

@@ -24,6 +24,18 @@ the engine's stores in one append; `RotatedEventStore` uses the
 that of each of its stores, so they are all or nothing as far as those
 are).
 
+When the server appends several events at once to a store built in
+Python, it first checks the whole append (the stream, the expected
+version, ids that are new, valid UTF-8 and 1 to 255 bytes long), so an
+append that breaks a rule writes nothing; then it calls `add_events` if the
+store has it. A store without it, such as a class of your own that only has
+`add_event`, gets the events one `add_event` at a time: if one fails, the
+events before it stay in the store and the append is reported as failed.
+An append of one event always calls `add_event`. A class that derives from
+one of this package's stores and overrides `add_event` should override
+`add_events` too, or set `add_events = None` to get one `add_event` per
+event.
+
 The package's modules: `base` (the `EventStore` class and the errors),
 `native` (`InMemoryEventStore`, `LMDBEventStore`), `sqlite`, `logfile`,
 `rotated` and `synced`. Every class keeps its original path,
