@@ -65,6 +65,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::PyServerConfig>()?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     m.add_function(wrap_pyfunction!(server::cli_flags, m)?)?;
+    m.add_function(wrap_pyfunction!(pybackend::store_over_event_store, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(embedded_default_sections, m)?)?;
     m.add_function(wrap_pyfunction!(lmdb_store_options, m)?)?;

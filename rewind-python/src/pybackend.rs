@@ -7,17 +7,33 @@
 //! backend keeps an index of the keys (read once, when the store is opened)
 //! so that it can map ids to versions without asking the store.
 //!
+//! Appends follow the rules every backend follows: a batch is planned with
+//! [`plan_batch`] over the index (a [`StoreView`] of one stream: an append
+//! to another stream is refused with `InvalidArgument`, and so is an id that
+//! is not UTF-8, since the store's keys are `str`), and only the accepted
+//! appends are written, in order. An append of one event is written with
+//! `add_event(key, event)`; an append of several with the store's
+//! `add_events([(key, event), ...])` when it has one (the package's stores
+//! do), which writes them all or none, and otherwise with one `add_event`
+//! per event: if one fails, the events before it stay in the store (and in
+//! the index) and the append is reported as failed. After a failed write,
+//! the rest of the batch is planned again against what the store holds.
+//!
 //! Locking: the index lock is only ever held for short moments, never while
 //! Python code runs, so a thread that holds the GIL and waits for the index
 //! cannot block a thread that holds the index and waits for the GIL.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
-use rewind_core::backend::{AppendOutcome, AppendRequest, Backend, Visitor};
-use rewind_core::{Error, EventRef, Result, StreamHead};
+use pyo3::types::{PyBytes, PyList, PyString};
+use rewind_core::backend::{plan_batch, AppendOutcome, AppendRequest, Backend, StoreView, Visitor};
+use rewind_core::server::ServerOptions;
+use rewind_core::{Error, EventRef, Result, Store, StreamHead};
+
+use crate::store::PyStore;
+use crate::types::bytes_arg;
 
 #[derive(Default)]
 struct Index {
@@ -30,6 +46,43 @@ impl Index {
     fn push(&mut self, id: Vec<u8>) {
         self.versions.insert(id.clone(), self.ids.len() as u64);
         self.ids.push(id);
+    }
+
+    fn head(&self) -> Option<StreamHead> {
+        self.ids.last().map(|id| {
+            let v = self.ids.len() as u64 - 1;
+            StreamHead {
+                version: v,
+                position: v,
+                id: id.clone(),
+            }
+        })
+    }
+}
+
+/// The index as the batch planner sees it: the store before the batch.
+struct IndexView<'a> {
+    index: &'a Index,
+    /// The one stream the store holds.
+    stream: &'a [u8],
+}
+
+impl StoreView for IndexView<'_> {
+    fn head(&mut self, stream: &[u8]) -> Result<Option<StreamHead>> {
+        if stream != self.stream {
+            return Err(Error::InvalidArgument(format!(
+                "this event store holds one stream, {}, not {}",
+                rewind_core::Printable(self.stream),
+                rewind_core::Printable(stream)
+            )));
+        }
+        Ok(self.index.head())
+    }
+
+    fn contains_id(&mut self, id: &[u8]) -> Result<bool> {
+        // Asked about every id of an append the plan accepts.
+        key_str(id)?;
+        Ok(self.index.versions.contains_key(id))
     }
 }
 
@@ -116,38 +169,52 @@ impl PyEventStoreBackend {
         check().unwrap_or(false)
     }
 
-    fn append_one(&self, py: Python<'_>, req: &AppendRequest) -> Result<AppendOutcome> {
-        if req.stream != self.stream {
-            return Err(Error::InvalidArgument(format!(
-                "this event store holds one stream, {}, not {}",
-                rewind_core::Printable(&self.stream),
-                rewind_core::Printable(&req.stream)
-            )));
-        }
-        let (first, prev_id) = {
-            let idx = self.index();
-            let len = idx.ids.len() as u64;
-            let actual = len.checked_sub(1);
-            if !req.expected.allows(actual) {
-                return Err(Error::WrongExpectedVersion {
-                    stream: req.stream.clone(),
-                    expected: req.expected,
-                    actual,
-                });
-            }
-            let mut seen = HashSet::new();
-            for (id, _) in &req.events {
-                key_str(id)?;
-                if !seen.insert(id.as_slice()) || idx.versions.contains_key(id) {
-                    return Err(Error::DuplicateId(id.clone()));
-                }
-            }
-            (len, idx.ids.last().cloned())
+    /// Plans `batch` against the index (see [`plan_batch`]).
+    fn plan(&self, batch: &[AppendRequest]) -> Result<Vec<Result<AppendOutcome>>> {
+        let idx = self.index();
+        let next = idx.ids.len() as u64;
+        let mut view = IndexView {
+            index: &idx,
+            stream: &self.stream,
         };
+        plan_batch(&mut view, next, batch)
+    }
+
+    /// Writes the events of an accepted append to the store, and what the
+    /// store took to the index (see the module documentation).
+    fn write(&self, py: Python<'_>, req: &AppendRequest) -> Result<()> {
+        let keys = req
+            .events
+            .iter()
+            .map(|(id, _)| key_str(id))
+            .collect::<Result<Vec<&str>>>()?;
         let store = self.store.bind(py);
-        for (id, data) in &req.events {
-            let key = key_str(id)?;
-            if let Err(e) = store.call_method1("add_event", (key, PyBytes::new(py, data))) {
+        if req.events.len() > 1 {
+            let add_events = store
+                .getattr_opt("add_events")
+                .map_err(|e| backend_err(py, "add_events failed", &e))?
+                .filter(|m| m.is_callable());
+            if let Some(add_events) = add_events {
+                let pairs = req
+                    .events
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, data), key)| (*key, PyBytes::new(py, data)));
+                let written = PyList::new(py, pairs).and_then(|l| add_events.call1((l,)));
+                return match written {
+                    Ok(_) => {
+                        let mut idx = self.index();
+                        for (id, _) in &req.events {
+                            idx.push(id.clone());
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(self.add_events_failed(py, req, &keys, &e)),
+                };
+            }
+        }
+        for ((id, data), key) in req.events.iter().zip(&keys) {
+            if let Err(e) = store.call_method1("add_event", (*key, PyBytes::new(py, data))) {
                 if Self::is_key_exists_error(py, &e) {
                     return Err(Error::DuplicateId(id.clone()));
                 }
@@ -155,11 +222,51 @@ impl PyEventStoreBackend {
             }
             self.index().push(id.clone());
         }
-        Ok(AppendOutcome {
-            first_version: first,
-            first_position: first,
-            prev_id,
-        })
+        Ok(())
+    }
+
+    /// The error for a failed `add_events`, after bringing the index in step
+    /// with the store.
+    ///
+    /// `add_events` writes all or none. A store that refuses a key the index
+    /// does not know wrote nothing: the error names the key when the store
+    /// holds it. A store that could not keep the promise after a failure
+    /// (a rotated store over a class without `add_events`; synced stores of
+    /// which a later one failed) may hold the first events of the append:
+    /// those the store reports holding are added to the index.
+    fn add_events_failed(
+        &self,
+        py: Python<'_>,
+        req: &AppendRequest,
+        keys: &[&str],
+        e: &PyErr,
+    ) -> Error {
+        let store = self.store.bind(py);
+        let holds = |key: &str| {
+            store
+                .call_method1("key_exists", (key,))
+                .and_then(|r| r.is_truthy())
+                .unwrap_or(false)
+        };
+        if Self::is_key_exists_error(py, e) {
+            return match req.events.iter().zip(keys).find(|(_, key)| holds(key)) {
+                Some(((id, _), _)) => Error::DuplicateId(id.clone()),
+                None => backend_err(py, "add_events failed", e),
+            };
+        }
+        let err = backend_err(py, "add_events failed", e);
+        let kept = keys.iter().take_while(|key| holds(key)).count();
+        if kept > 0 {
+            log::warn!(
+                "the event store kept {kept} of the {} events of an append that failed",
+                keys.len()
+            );
+            let mut idx = self.index();
+            for (id, _) in &req.events[..kept] {
+                idx.push(id.clone());
+            }
+        }
+        err
     }
 
     /// Visits up to `limit` events from version `from` on.
@@ -210,7 +317,39 @@ impl PyEventStoreBackend {
 
 impl Backend for PyEventStoreBackend {
     fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Result<AppendOutcome>>> {
-        Python::attach(|py| Ok(batch.iter().map(|req| self.append_one(py, req)).collect()))
+        Python::attach(|py| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            'plan: while outcomes.len() < batch.len() {
+                let rest = &batch[outcomes.len()..];
+                let plan = match self.plan(rest) {
+                    Ok(plan) => plan,
+                    Err(e) if outcomes.is_empty() => return Err(e),
+                    Err(e) => {
+                        // Part of the batch is written: fail only the rest.
+                        let msg = e.to_string();
+                        outcomes.extend(rest.iter().map(|_| Err(Error::Backend(msg.clone()))));
+                        break;
+                    }
+                };
+                for (req, planned) in rest.iter().zip(plan) {
+                    let outcome = match planned {
+                        Ok(o) => o,
+                        Err(e) => {
+                            outcomes.push(Err(e));
+                            continue;
+                        }
+                    };
+                    if let Err(e) = self.write(py, req) {
+                        outcomes.push(Err(e));
+                        // The plan of the appends after it counted on this
+                        // one: plan them again.
+                        continue 'plan;
+                    }
+                    outcomes.push(Ok(outcome));
+                }
+            }
+            Ok(outcomes)
+        })
     }
 
     fn read_log(&self, from_position: u64, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
@@ -256,18 +395,38 @@ impl Backend for PyEventStoreBackend {
         if stream != self.stream.as_slice() {
             return Ok(None);
         }
-        let idx = self.index();
-        Ok(idx.ids.last().map(|id| {
-            let v = idx.ids.len() as u64 - 1;
-            StreamHead {
-                version: v,
-                position: v,
-                id: id.clone(),
-            }
-        }))
+        Ok(self.index().head())
     }
 
     fn next_position(&self) -> Result<u64> {
         Ok(self.len())
     }
+}
+
+/// `_store_over_event_store(event_store, stream=b"default")`: a
+/// `rewind.Store` whose one stream `stream` is the Python event store
+/// `event_store`, through the backend the server serves such a store with
+/// (appends planned and written as the module documentation says). Closing
+/// the `Store` does not close the event store.
+#[pyfunction]
+#[pyo3(name = "_store_over_event_store", signature = (event_store, stream = None))]
+pub fn store_over_event_store(
+    py: Python<'_>,
+    event_store: Py<PyAny>,
+    stream: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyStore> {
+    let stream = match stream {
+        Some(s) => bytes_arg(s, "stream")?,
+        None => ServerOptions::default().default_stream,
+    };
+    let description = format!(
+        "Store over {} (stream {})",
+        event_store.bind(py).repr()?,
+        rewind_core::Printable(&stream)
+    );
+    let backend = PyEventStoreBackend::new(py, event_store, stream)?;
+    Ok(PyStore::from_store(
+        Store::from_backend(Arc::new(backend)),
+        description,
+    ))
 }
