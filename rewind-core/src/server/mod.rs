@@ -25,96 +25,12 @@ use crate::protocol::{self, parse_request, ParseOptions, Protocol, Request};
 use crate::store::{CommittedAppend, ListenerId};
 use crate::{Appended, Error, NewEvent, Result, Store};
 
-/// The server's endpoints and limits; the same options as the CLI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerOptions {
-    /// v1 query endpoints (clients connect REQ sockets).
-    pub query_endpoints: Vec<String>,
-    /// v1 streaming endpoints (PUB: id, previous id, data).
-    pub streaming_endpoints: Vec<String>,
-    /// v2 command endpoints (clients connect DEALER sockets).
-    pub command_endpoints: Vec<String>,
-    /// v2 publish endpoints (PUB: stream, id, data).
-    pub publish_endpoints: Vec<String>,
-    /// ZeroMQ I/O threads.
-    pub zmq_io_threads: i32,
-    /// A request whose first frame equals this gets `QUIT` and stops the server.
-    pub exit_codeword: Option<Vec<u8>>,
-    /// The largest request accepted, all frames together, in bytes.
-    pub max_message_size: usize,
-    /// The stream v1 works on.
-    pub default_stream: Vec<u8>,
-}
+mod options;
 
-/// The v1 query endpoint of the embedded default (the original's example).
-pub const DEFAULT_QUERY_ENDPOINT: &str = "tcp://127.0.0.1:9090";
-/// The v1 streaming endpoint of the embedded default.
-pub const DEFAULT_STREAMING_ENDPOINT: &str = "tcp://127.0.0.1:9091";
-/// The v2 command endpoint of the embedded default (Gorewind's).
-pub const DEFAULT_COMMAND_ENDPOINT: &str = "tcp://127.0.0.1:9002";
-/// The v2 publish endpoint of the embedded default.
-pub const DEFAULT_PUBLISH_ENDPOINT: &str = "tcp://127.0.0.1:9003";
-/// The default maximum request size: 16 MiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            query_endpoints: vec![DEFAULT_QUERY_ENDPOINT.into()],
-            streaming_endpoints: vec![DEFAULT_STREAMING_ENDPOINT.into()],
-            command_endpoints: vec![DEFAULT_COMMAND_ENDPOINT.into()],
-            publish_endpoints: vec![DEFAULT_PUBLISH_ENDPOINT.into()],
-            zmq_io_threads: 1,
-            exit_codeword: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            default_stream: b"default".to_vec(),
-        }
-    }
-}
-
-impl ServerOptions {
-    /// Checks the options: at least one request endpoint, sane limits.
-    pub fn validate(&self) -> Result<()> {
-        if self.query_endpoints.is_empty() && self.command_endpoints.is_empty() {
-            return Err(Error::Config(
-                "at least one query or command endpoint is required".into(),
-            ));
-        }
-        if self.zmq_io_threads < 1 {
-            return Err(Error::InvalidArgument(format!(
-                "zmq-nthreads must be at least 1, not {}",
-                self.zmq_io_threads
-            )));
-        }
-        if self.max_message_size == 0 {
-            return Err(Error::InvalidArgument(
-                "the maximum message size must be positive".into(),
-            ));
-        }
-        crate::model::check_stream_name(&self.default_stream)?;
-        if self.exit_codeword.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(Error::InvalidArgument(
-                "the exit codeword must not be empty".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// One line per endpoint, for the start-up log.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        let mut add = |name: &str, eps: &[String]| {
-            if !eps.is_empty() {
-                parts.push(format!("{name} {}", eps.join(",")));
-            }
-        };
-        add("v1 query", &self.query_endpoints);
-        add("v1 streaming", &self.streaming_endpoints);
-        add("v2 command", &self.command_endpoints);
-        add("v2 publish", &self.publish_endpoints);
-        parts.join("; ")
-    }
-}
+pub use options::{
+    ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PUBLISH_ENDPOINT,
+    DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
+};
 
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,13 +96,7 @@ impl Server {
         options.validate()?;
         let ctx = zmq::Context::new();
         ctx.set_io_threads(options.zmq_io_threads)?;
-        let mut bound = ServerOptions {
-            query_endpoints: Vec::new(),
-            streaming_endpoints: Vec::new(),
-            command_endpoints: Vec::new(),
-            publish_endpoints: Vec::new(),
-            ..options.clone()
-        };
+        let mut bound = options.without_endpoints();
         let bind = |kind: zmq::SocketType,
                     eps: &[String],
                     out: &mut Vec<String>|
