@@ -14,7 +14,7 @@
 //! drains. Nothing is dropped: a peer whose connection is gone loses its
 //! pending replies (there is no one to send them to) and nothing else.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -24,8 +24,14 @@ use std::time::{Duration, Instant};
 use crate::protocol::{self, parse_request, ParseOptions, Protocol, Request};
 use crate::store::{CommittedAppend, ListenerId};
 use crate::{Appended, Error, NewEvent, Result, Store};
+use peer::{PeerKey, Peers, Slot};
+use pump::{Pumped, STREAM_BUDGET};
 
 mod options;
+mod peer;
+mod pump;
+mod query;
+mod sockets;
 
 pub use options::{
     ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PUBLISH_ENDPOINT,
@@ -193,11 +199,10 @@ impl Server {
             },
             waker,
             stop: handle.stop.clone(),
-            peers: HashMap::new(),
+            peers: Peers::default(),
             runnable: VecDeque::new(),
             blocked: [Vec::new(), Vec::new()],
             exit: None,
-            next_epoch: 0,
             sent: 0,
             pollout: true,
             last_retry: Instant::now(),
@@ -288,67 +293,10 @@ enum Note {
     },
 }
 
-/// A client: the socket it talks to and its routing id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PeerKey {
-    proto: Protocol,
-    id: Vec<u8>,
-}
-
-enum Slot {
-    /// A reply ready to send (its frames).
-    Ready(Vec<Vec<u8>>),
-    /// An append on its way to the disk.
-    Appending,
-    /// A publish that waits for an earlier query of the same client to fix
-    /// its range, so that the query does not see it.
-    Held { stream: Vec<u8>, data: Vec<u8> },
-    /// A query that runs when it reaches the head of the queue.
-    Query {
-        stream: Vec<u8>,
-        from: Option<Vec<u8>>,
-        to: Option<Vec<u8>>,
-    },
-    /// A v2 query being streamed: the versions still to send.
-    Streaming {
-        stream: Vec<u8>,
-        next: u64,
-        end: u64,
-    },
-}
-
-impl Slot {
-    /// A one-frame `ERROR <reason>` reply.
-    fn error(reason: &str) -> Slot {
-        Slot::Ready(vec![protocol::error_frame(reason)])
-    }
-}
-
-struct Peer {
-    /// Tells this peer from an earlier one with the same routing id.
-    epoch: u64,
-    /// The frames before the request, up to and including the empty one.
-    envelope: Vec<Vec<u8>>,
-    /// Reply slots in request order; `slots[0]` has sequence number `head`.
-    slots: VecDeque<Slot>,
-    head: u64,
-    blocked: bool,
-    /// `Query` slots in the queue whose range is not fixed yet.
-    unresolved: usize,
-}
-
-enum Sent {
-    Yes,
-    WouldBlock,
-    Gone,
-}
-
 /// How often peers blocked at the high-water mark are retried when POLLOUT
 /// cannot tell that their pipe drained.
 const BLOCKED_RETRY: Duration = Duration::from_millis(2);
 
-/// Events sent per peer before others get their turn.
-const STREAM_BUDGET: usize = 512;
 /// Messages read from one socket before others get their turn.
 const RECV_BUDGET: usize = 512;
 
@@ -365,14 +313,12 @@ struct Core {
     appends: Appends,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
-    peers: HashMap<PeerKey, Peer>,
+    peers: Peers,
     /// Peers with work left after their budget ran out.
     runnable: VecDeque<PeerKey>,
     /// Peers waiting for their pipe to drain, per request socket.
     blocked: [Vec<PeerKey>; 2],
     exit: Option<ExitReason>,
-    /// The epoch of the newest peer.
-    next_epoch: u64,
     /// Messages sent to peers so far (to tell whether a retry moved any).
     sent: u64,
     /// Whether blocked peers wait for POLLOUT (else for a timer).
@@ -386,32 +332,6 @@ fn idx(p: Protocol) -> usize {
         Protocol::V1 => 0,
         Protocol::V2 => 1,
     }
-}
-
-fn send_frames(socket: &zmq::Socket, envelope: &[Vec<u8>], frames: &[&[u8]]) -> Sent {
-    let mut first = true;
-    let total = envelope.len() + frames.len();
-    for (i, f) in envelope
-        .iter()
-        .map(Vec::as_slice)
-        .chain(frames.iter().copied())
-        .enumerate()
-    {
-        let more = if i + 1 < total { zmq::SNDMORE } else { 0 };
-        let flags = if first { zmq::DONTWAIT | more } else { more };
-        match socket.send(f, flags) {
-            Ok(()) => first = false,
-            Err(zmq::Error::EAGAIN) if first => return Sent::WouldBlock,
-            Err(zmq::Error::EHOSTUNREACH) if first => return Sent::Gone,
-            Err(e) => {
-                // Later frames of a message are queued atomically with the
-                // first; an error here means the socket is closing.
-                log::warn!("sending a reply failed: {e}");
-                return Sent::Gone;
-            }
-        }
-    }
-    Sent::Yes
 }
 
 impl Core {
@@ -487,7 +407,7 @@ impl Core {
                 let before = self.sent;
                 for key in std::mem::take(&mut self.blocked[i]) {
                     if let Some(p) = self.peers.get_mut(&key) {
-                        p.blocked = false;
+                        p.set_blocked(false);
                     }
                     self.pump(&key);
                 }
@@ -544,21 +464,12 @@ impl Core {
     }
 
     fn complete(&mut self, key: &PeerKey, epoch: u64, seq: u64, result: Result<Vec<Appended>>) {
-        let Some(peer) = self.peers.get_mut(key).filter(|p| p.epoch == epoch) else {
-            return; // the client is gone (a reconnect with its id is another peer)
-        };
-        let Some(slot) = seq
-            .checked_sub(peer.head)
-            .and_then(|i| peer.slots.get_mut(i as usize))
-        else {
+        // A peer of another epoch is a reconnect with the same routing id:
+        // the client this reply was for is gone.
+        let Some(peer) = self.peers.current(key, epoch) else {
             return;
         };
-        let reply = match result {
-            Ok(appended) => protocol::published_reply(key.proto, &appended[0].id),
-            Err(e) => vec![protocol::error_frame(&e.to_string())],
-        };
-        *slot = Slot::Ready(reply);
-        if seq == peer.head {
+        if peer.complete(seq, key.proto, result) {
             self.pump(key);
         }
     }
@@ -591,36 +502,22 @@ impl Core {
             );
             return;
         };
-        let body = frames.split_off(split + 1);
-        let envelope = frames;
-        let key = PeerKey {
-            proto,
-            id: envelope[0].clone(),
-        };
-        let next_epoch = &mut self.next_epoch;
-        let peer = self.peers.entry(key.clone()).or_insert_with(|| {
-            *next_epoch += 1;
-            Peer {
-                epoch: *next_epoch,
-                envelope: Vec::new(),
-                slots: VecDeque::new(),
-                head: 0,
-                blocked: false,
-                unresolved: 0,
-            }
-        });
-        peer.envelope = envelope;
-        let seq = peer.head + peer.slots.len() as u64;
-        let epoch = peer.epoch;
         let request = parse_request(
             proto,
-            &body,
+            &frames[split + 1..],
             &ParseOptions {
                 default_stream: &self.options.default_stream,
                 exit_codeword: self.options.exit_codeword.as_deref(),
                 max_message_size: self.options.max_message_size,
             },
         );
+        frames.truncate(split + 1);
+        let key = PeerKey {
+            proto,
+            id: frames[0].clone(),
+        };
+        let peer = self.peers.arrive(&key, frames);
+        let seq = peer.next_seq();
         let slot = match request {
             Err(e) => Slot::error(&e.0),
             Ok(Request::Exit) => {
@@ -628,154 +525,48 @@ impl Core {
                 self.exit = Some(ExitReason::ExitCodeword);
                 Slot::Ready(protocol::quit_reply())
             }
-            Ok(Request::Publish { stream, data }) if peer.unresolved > 0 => {
+            Ok(Request::Publish { stream, data }) if peer.holds_publishes() => {
                 Slot::Held { stream, data }
             }
             Ok(Request::Publish { stream, data }) => {
                 self.appends
-                    .submit(&self.store, &key, epoch, seq, stream, data);
+                    .submit(&self.store, &key, peer.epoch(), seq, stream, data);
                 Slot::Appending
             }
-            Ok(Request::Query { stream, from, to }) => {
-                peer.unresolved += 1;
-                Slot::Query { stream, from, to }
-            }
+            Ok(Request::Query { stream, from, to }) => Slot::Query { stream, from, to },
         };
-        let peer = self.peers.get_mut(&key).expect("inserted above");
-        peer.slots.push_back(slot);
-        if peer.slots.len() == 1 {
+        if peer.enqueue(slot) {
             self.pump(&key);
         }
     }
 
-    /// Sends what the head of a peer's queue has ready, in order, until the
-    /// queue is empty, waits for an append, blocks, or uses up its budget.
+    /// Sends what the head of a peer's queue has ready, in order, and acts
+    /// on why it stopped.
     fn pump(&mut self, key: &PeerKey) {
         let i = idx(key.proto);
-        let mut budget = STREAM_BUDGET;
-        loop {
-            let Some(peer) = self.peers.get_mut(key) else {
-                return;
-            };
-            if peer.blocked {
-                return;
-            }
-            let Some(slot) = peer.slots.front_mut() else {
-                self.peers.remove(key);
-                return;
-            };
-            let Some(socket) = self.sockets[i].as_ref() else {
-                return;
-            };
-            match slot {
-                Slot::Appending | Slot::Held { .. } => return,
-                Slot::Ready(reply) => {
-                    let frames: Vec<&[u8]> = reply.iter().map(Vec::as_slice).collect();
-                    match send_frames(socket, &peer.envelope, &frames) {
-                        Sent::Yes => {
-                            self.sent += 1;
-                            peer.slots.pop_front();
-                            peer.head += 1;
-                        }
-                        Sent::WouldBlock => {
-                            peer.blocked = true;
-                            self.blocked[i].push(key.clone());
-                            return;
-                        }
-                        Sent::Gone => {
-                            self.peers.remove(key);
-                            return;
-                        }
-                    }
-                }
-                Slot::Query { stream, from, to } => {
-                    let range = self
-                        .store
-                        .resolve_range(stream, from.as_deref(), to.as_deref());
-                    let next = match (range, key.proto) {
-                        (Err(e), _) => Slot::error(&e.to_string()),
-                        (Ok(r), Protocol::V1) => {
-                            Slot::Ready(v1_query_reply(&self.store, stream, r))
-                        }
-                        (Ok(r), Protocol::V2) => Slot::Streaming {
-                            stream: std::mem::take(stream),
-                            next: r.start,
-                            end: r.end,
-                        },
-                    };
-                    *slot = next;
-                    // The range is fixed: the publishes this client sent after
-                    // the query may go to the store now.
-                    peer.unresolved -= 1;
-                    for (i, later) in peer.slots.iter_mut().enumerate().skip(1) {
-                        match later {
-                            Slot::Query { .. } => break,
-                            Slot::Held { stream, data } => {
-                                let (stream, data) = (std::mem::take(stream), std::mem::take(data));
-                                *later = Slot::Appending;
-                                let seq = peer.head + i as u64;
-                                self.appends.submit(
-                                    &self.store,
-                                    key,
-                                    peer.epoch,
-                                    seq,
-                                    stream,
-                                    data,
-                                );
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                Slot::Streaming { stream, next, end } => {
-                    if *next >= *end {
-                        *slot = Slot::Ready(vec![protocol::END.to_vec()]);
-                        continue;
-                    }
-                    if budget == 0 {
-                        self.runnable.push_back(key.clone());
-                        return;
-                    }
-                    let want = usize::try_from(*end - *next)
-                        .unwrap_or(usize::MAX)
-                        .min(budget);
-                    let mut outcome = Sent::Yes;
-                    let mut sent = 0usize;
-                    let envelope = &peer.envelope;
-                    let read = self.store.read_stream(stream, *next, want, |ev| {
-                        outcome = send_frames(socket, envelope, &[protocol::EVENT, ev.id, ev.data]);
-                        if matches!(outcome, Sent::Yes) {
-                            sent += 1;
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                    *next += sent as u64;
-                    self.sent += sent as u64;
-                    budget -= sent.min(budget);
-                    match (read, outcome) {
-                        (Err(e), _) => {
-                            *slot = Slot::error(&e.to_string());
-                        }
-                        (Ok(()), Sent::WouldBlock) => {
-                            peer.blocked = true;
-                            self.blocked[i].push(key.clone());
-                            return;
-                        }
-                        (Ok(()), Sent::Gone) => {
-                            self.peers.remove(key);
-                            return;
-                        }
-                        (Ok(()), Sent::Yes) if sent < want => {
-                            // The stream ended early: events vanished from under
-                            // the range, which an append-only store never does.
-                            *slot = Slot::error("the query range is no longer in the store");
-                        }
-                        (Ok(()), Sent::Yes) => {}
-                    }
-                }
-            }
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
+        // A peer exists only for a socket that received its request.
+        let Some(socket) = self.sockets[i].as_ref() else {
+            return;
+        };
+        let (store, appends) = (&self.store, &mut self.appends);
+        let epoch = peer.epoch();
+        let pumped = pump::pump(
+            peer,
+            key.proto,
+            socket,
+            store,
+            STREAM_BUDGET,
+            &mut self.sent,
+            |seq, stream, data| appends.submit(store, key, epoch, seq, stream, data),
+        );
+        match pumped {
+            Pumped::Waiting => {}
+            Pumped::Drained | Pumped::Gone => self.peers.remove(key),
+            Pumped::Blocked => self.blocked[i].push(key.clone()),
+            Pumped::Yielded => self.runnable.push_back(key.clone()),
         }
     }
 
@@ -785,18 +576,9 @@ impl Core {
         // Appends already submitted are committed and acknowledged by run();
         // late notes (none expected) are published or answered here.
         self.drain_notes();
-        let keys: Vec<PeerKey> = self.peers.keys().cloned().collect();
-        for key in keys {
+        for key in self.peers.keys() {
             if let Some(p) = self.peers.get_mut(&key) {
-                p.blocked = false;
-                for slot in p.slots.iter_mut() {
-                    if matches!(
-                        slot,
-                        Slot::Query { .. } | Slot::Streaming { .. } | Slot::Held { .. }
-                    ) {
-                        *slot = Slot::error("the server is shutting down");
-                    }
-                }
+                p.abandon_work("the server is shutting down");
             }
             self.pump(&key);
         }
@@ -852,25 +634,4 @@ fn publish_frames(socket: &zmq::Socket, frames: &[&[u8]; 3]) {
             return;
         }
     }
-}
-
-fn v1_query_reply(store: &Store, stream: &[u8], range: std::ops::Range<u64>) -> Vec<Vec<u8>> {
-    let want = usize::try_from(range.end - range.start)
-        .unwrap_or(usize::MAX)
-        .min(protocol::V1_QUERY_CAP);
-    let mut frames = Vec::with_capacity(2 * want + 1);
-    let mut n = 0;
-    let r = store.read_stream(stream, range.start, want, |ev| {
-        frames.push(ev.id.to_vec());
-        frames.push(ev.data.to_vec());
-        n += 1;
-        true
-    });
-    if let Err(e) = r {
-        return vec![protocol::error_frame(&e.to_string())];
-    }
-    if n < protocol::V1_QUERY_CAP {
-        frames.push(protocol::END.to_vec());
-    }
-    frames
 }
