@@ -3,6 +3,7 @@
 //!
 //! Plain data: nothing here opens a socket or touches the store.
 
+use crate::protocol::ParseOptions;
 use crate::{Error, Result};
 
 /// The server's endpoints and limits; the same options as the CLI.
@@ -93,6 +94,15 @@ impl ServerOptions {
         add("v2 command", &self.command_endpoints);
         add("v2 publish", &self.publish_endpoints);
         parts.join("; ")
+    }
+
+    /// What the request parser needs of the options.
+    pub(super) fn parse_options(&self) -> ParseOptions<'_> {
+        ParseOptions {
+            default_stream: &self.default_stream,
+            exit_codeword: self.exit_codeword.as_deref(),
+            max_message_size: self.max_message_size,
+        }
     }
 
     /// The same options without any endpoint, to be filled in with the
@@ -217,6 +227,21 @@ mod tests {
             ..o
         };
         assert_eq!(none.describe(), "");
+    }
+
+    #[test]
+    fn the_parser_gets_the_stream_codeword_and_size_limit() {
+        let o = ServerOptions {
+            exit_codeword: Some(b"BYE".to_vec()),
+            max_message_size: 7,
+            default_stream: b"s".to_vec(),
+            ..ServerOptions::default()
+        };
+        let p = o.parse_options();
+        assert_eq!(p.default_stream, b"s");
+        assert_eq!(p.exit_codeword, Some(&b"BYE"[..]));
+        assert_eq!(p.max_message_size, 7);
+        assert_eq!(ServerOptions::default().parse_options().exit_codeword, None);
     }
 
     #[test]
