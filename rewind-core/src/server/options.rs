@@ -1,0 +1,270 @@
+//! The server's options: endpoints and limits, their defaults, the checks
+//! made before anything is bound, and the start-up log line.
+//!
+//! Plain data: nothing here opens a socket or touches the store.
+
+use crate::protocol::ParseOptions;
+use crate::{Error, Result};
+
+/// The server's endpoints and limits; the same options as the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// v1 query endpoints (clients connect REQ sockets).
+    pub query_endpoints: Vec<String>,
+    /// v1 streaming endpoints (PUB: id, previous id, data).
+    pub streaming_endpoints: Vec<String>,
+    /// v2 command endpoints (clients connect DEALER sockets).
+    pub command_endpoints: Vec<String>,
+    /// v2 publish endpoints (PUB: stream, id, data).
+    pub publish_endpoints: Vec<String>,
+    /// ZeroMQ I/O threads.
+    pub zmq_io_threads: i32,
+    /// A request whose first frame equals this gets `QUIT` and stops the server.
+    pub exit_codeword: Option<Vec<u8>>,
+    /// The largest request accepted, all frames together, in bytes.
+    pub max_message_size: usize,
+    /// The stream v1 works on.
+    pub default_stream: Vec<u8>,
+}
+
+/// The v1 query endpoint of the embedded default (the original's example).
+pub const DEFAULT_QUERY_ENDPOINT: &str = "tcp://127.0.0.1:9090";
+/// The v1 streaming endpoint of the embedded default.
+pub const DEFAULT_STREAMING_ENDPOINT: &str = "tcp://127.0.0.1:9091";
+/// The v2 command endpoint of the embedded default (Gorewind's).
+pub const DEFAULT_COMMAND_ENDPOINT: &str = "tcp://127.0.0.1:9002";
+/// The v2 publish endpoint of the embedded default.
+pub const DEFAULT_PUBLISH_ENDPOINT: &str = "tcp://127.0.0.1:9003";
+/// The default maximum request size: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            query_endpoints: vec![DEFAULT_QUERY_ENDPOINT.into()],
+            streaming_endpoints: vec![DEFAULT_STREAMING_ENDPOINT.into()],
+            command_endpoints: vec![DEFAULT_COMMAND_ENDPOINT.into()],
+            publish_endpoints: vec![DEFAULT_PUBLISH_ENDPOINT.into()],
+            zmq_io_threads: 1,
+            exit_codeword: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            default_stream: b"default".to_vec(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Checks the options: at least one request endpoint, sane limits.
+    pub fn validate(&self) -> Result<()> {
+        if self.query_endpoints.is_empty() && self.command_endpoints.is_empty() {
+            return Err(Error::Config(
+                "at least one query or command endpoint is required".into(),
+            ));
+        }
+        if self.zmq_io_threads < 1 {
+            return Err(Error::InvalidArgument(format!(
+                "zmq-nthreads must be at least 1, not {}",
+                self.zmq_io_threads
+            )));
+        }
+        if self.max_message_size == 0 {
+            return Err(Error::InvalidArgument(
+                "the maximum message size must be positive".into(),
+            ));
+        }
+        crate::model::check_stream_name(&self.default_stream)?;
+        if self.exit_codeword.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(Error::InvalidArgument(
+                "the exit codeword must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One line per endpoint, for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut add = |name: &str, eps: &[String]| {
+            if !eps.is_empty() {
+                parts.push(format!("{name} {}", eps.join(",")));
+            }
+        };
+        add("v1 query", &self.query_endpoints);
+        add("v1 streaming", &self.streaming_endpoints);
+        add("v2 command", &self.command_endpoints);
+        add("v2 publish", &self.publish_endpoints);
+        parts.join("; ")
+    }
+
+    /// What the request parser needs of the options.
+    pub(super) fn parse_options(&self) -> ParseOptions<'_> {
+        ParseOptions {
+            default_stream: &self.default_stream,
+            exit_codeword: self.exit_codeword.as_deref(),
+            max_message_size: self.max_message_size,
+        }
+    }
+
+    /// The same options without any endpoint, to be filled in with the
+    /// endpoints as bound.
+    pub(super) fn without_endpoints(&self) -> ServerOptions {
+        ServerOptions {
+            query_endpoints: Vec::new(),
+            streaming_endpoints: Vec::new(),
+            command_endpoints: Vec::new(),
+            publish_endpoints: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2_only() -> ServerOptions {
+        ServerOptions {
+            query_endpoints: vec![],
+            streaming_endpoints: vec![],
+            ..ServerOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_name_both_protocols() {
+        let o = ServerOptions::default();
+        o.validate().unwrap();
+        assert_eq!(o.default_stream, b"default");
+        assert_eq!(o.max_message_size, 16 * 1024 * 1024);
+        assert_eq!(o.zmq_io_threads, 1);
+        assert_eq!(o.exit_codeword, None);
+        assert_eq!(
+            o.describe(),
+            "v1 query tcp://127.0.0.1:9090; v1 streaming tcp://127.0.0.1:9091; \
+             v2 command tcp://127.0.0.1:9002; v2 publish tcp://127.0.0.1:9003"
+        );
+    }
+
+    #[test]
+    fn one_request_endpoint_of_either_protocol_is_enough() {
+        v2_only().validate().unwrap();
+        let v1_only = ServerOptions {
+            command_endpoints: vec![],
+            publish_endpoints: vec![],
+            ..ServerOptions::default()
+        };
+        v1_only.validate().unwrap();
+        let publish_only = ServerOptions {
+            command_endpoints: vec![],
+            ..v2_only()
+        };
+        let e = publish_only.validate().unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert!(e.to_string().contains("query or command endpoint"), "{e}");
+    }
+
+    #[test]
+    fn bad_limits_and_names_are_refused() {
+        let refused = |o: ServerOptions, needle: &str| {
+            let e = o.validate().unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+        };
+        refused(
+            ServerOptions {
+                zmq_io_threads: 0,
+                ..ServerOptions::default()
+            },
+            "zmq-nthreads must be at least 1, not 0",
+        );
+        refused(
+            ServerOptions {
+                max_message_size: 0,
+                ..ServerOptions::default()
+            },
+            "maximum message size must be positive",
+        );
+        refused(
+            ServerOptions {
+                exit_codeword: Some(vec![]),
+                ..ServerOptions::default()
+            },
+            "exit codeword must not be empty",
+        );
+        refused(
+            ServerOptions {
+                default_stream: vec![],
+                ..ServerOptions::default()
+            },
+            "stream",
+        );
+        refused(
+            ServerOptions {
+                default_stream: vec![b's'; crate::MAX_NAME_LEN + 1],
+                ..ServerOptions::default()
+            },
+            "stream",
+        );
+        ServerOptions {
+            exit_codeword: Some(b"BYE".to_vec()),
+            default_stream: vec![b's'; crate::MAX_NAME_LEN],
+            ..ServerOptions::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn describe_lists_only_the_endpoints_given_comma_separated() {
+        let o = ServerOptions {
+            command_endpoints: vec!["tcp://*:1".into(), "ipc:///tmp/r".into()],
+            publish_endpoints: vec![],
+            ..v2_only()
+        };
+        assert_eq!(o.describe(), "v2 command tcp://*:1,ipc:///tmp/r");
+        let none = ServerOptions {
+            command_endpoints: vec![],
+            ..o
+        };
+        assert_eq!(none.describe(), "");
+    }
+
+    #[test]
+    fn the_parser_gets_the_stream_codeword_and_size_limit() {
+        let o = ServerOptions {
+            exit_codeword: Some(b"BYE".to_vec()),
+            max_message_size: 7,
+            default_stream: b"s".to_vec(),
+            ..ServerOptions::default()
+        };
+        let p = o.parse_options();
+        assert_eq!(p.default_stream, b"s");
+        assert_eq!(p.exit_codeword, Some(&b"BYE"[..]));
+        assert_eq!(p.max_message_size, 7);
+        assert_eq!(ServerOptions::default().parse_options().exit_codeword, None);
+    }
+
+    #[test]
+    fn without_endpoints_keeps_the_limits() {
+        let o = ServerOptions {
+            exit_codeword: Some(b"BYE".to_vec()),
+            max_message_size: 7,
+            zmq_io_threads: 3,
+            default_stream: b"s".to_vec(),
+            ..ServerOptions::default()
+        };
+        let bare = o.without_endpoints();
+        assert!(bare.query_endpoints.is_empty() && bare.streaming_endpoints.is_empty());
+        assert!(bare.command_endpoints.is_empty() && bare.publish_endpoints.is_empty());
+        assert_eq!(
+            ServerOptions {
+                query_endpoints: o.query_endpoints.clone(),
+                streaming_endpoints: o.streaming_endpoints.clone(),
+                command_endpoints: o.command_endpoints.clone(),
+                publish_endpoints: o.publish_endpoints.clone(),
+                ..bare
+            },
+            o
+        );
+    }
+}
