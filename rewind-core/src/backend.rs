@@ -81,6 +81,12 @@ pub trait Backend: Send + Sync + 'static {
     /// ever stored).
     fn next_position(&self) -> Result<u64>;
 
+    /// How much room the store takes, when the backend can tell (the
+    /// metrics endpoint shows it).
+    fn storage_use(&self) -> Result<Option<crate::metrics::StorageUse>> {
+        Ok(None)
+    }
+
     /// Forces everything committed to disk. Backends that sync on every
     /// commit (all of this crate's) need not do anything.
     fn sync(&self) -> Result<()> {

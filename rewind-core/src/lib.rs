@@ -10,6 +10,7 @@
 //! | [`backend`] | the [`Backend`] trait and the append rules all backends share |
 //! | [`lmdb`]    | the LMDB backend (a directory; grows its map by itself) |
 //! | [`memory`]  | the in-memory backend |
+//! | [`metrics`] | counters of the store and server, and their Prometheus exposition |
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
 //! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
@@ -38,6 +39,7 @@ pub mod config;
 mod error;
 pub mod lmdb;
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod server;

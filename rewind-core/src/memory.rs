@@ -129,4 +129,11 @@ impl Backend for MemoryBackend {
     fn next_position(&self) -> Result<u64> {
         Ok(self.read().log.len() as u64)
     }
+
+    fn storage_use(&self) -> Result<Option<crate::metrics::StorageUse>> {
+        Ok(Some(crate::metrics::StorageUse {
+            events: self.next_position()?,
+            ..Default::default()
+        }))
+    }
 }

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use crate::backend::{AppendOutcome, AppendRequest, Backend};
 use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
+use crate::metrics::{Metrics, StorageUse};
 use crate::model::{check_event_id, check_stream_name, new_event_id};
 use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
 
@@ -99,6 +100,7 @@ enum Msg {
 
 struct Inner {
     backend: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
     tx: Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     listeners: Arc<Listeners>,
@@ -169,17 +171,20 @@ impl Store {
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
         let (tx, rx) = mpsc::channel();
         let listeners: Arc<Listeners> = Arc::default();
+        let metrics: Arc<Metrics> = Arc::default();
         let writer = {
             let backend = backend.clone();
             let listeners = listeners.clone();
+            let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name("rewind-writer".into())
-                .spawn(move || writer_loop(&*backend, &listeners, rx))
+                .spawn(move || writer_loop(&*backend, &listeners, &metrics, rx))
                 .expect("spawning the writer thread")
         };
         Store {
             inner: Arc::new(Inner {
                 backend,
+                metrics,
                 tx,
                 writer: Mutex::new(Some(writer)),
                 listeners,
@@ -232,8 +237,18 @@ impl Store {
     ) {
         let req = match Self::prepare(stream, events, expected) {
             Ok(r) => r,
-            Err(e) => return done(Err(e)),
+            Err(e) => {
+                self.inner
+                    .metrics
+                    .append_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                return done(Err(e));
+            }
         };
+        self.inner
+            .metrics
+            .appends_in_flight
+            .fetch_add(1, Ordering::Relaxed);
         // A send to a stopped writer returns the message, whose Pending then
         // reports Closed as it drops.
         let _ = self.inner.tx.send(Msg::Append(req, Pending(Some(done))));
@@ -272,6 +287,7 @@ impl Store {
         limit: usize,
         mut visit: impl FnMut(EventRef<'_>) -> bool,
     ) -> Result<()> {
+        self.count_read();
         self.inner
             .backend
             .read_stream(stream, from_version, limit, &mut visit)
@@ -299,6 +315,7 @@ impl Store {
         limit: usize,
         mut visit: impl FnMut(EventRef<'_>) -> bool,
     ) -> Result<()> {
+        self.count_read();
         self.inner
             .backend
             .read_log(from_position, limit, &mut visit)
@@ -316,6 +333,7 @@ impl Store {
 
     /// The event with this id, if any.
     pub fn get(&self, id: &[u8]) -> Result<Option<Event>> {
+        self.count_read();
         let mut found = None;
         self.inner.backend.get(id, &mut |e| {
             found = Some(e.to_owned());
@@ -327,6 +345,7 @@ impl Store {
     /// Visits the event with this id, borrowed from the store, if there is
     /// one; returns whether there was.
     pub fn visit_id(&self, id: &[u8], mut visit: impl FnMut(EventRef<'_>)) -> Result<bool> {
+        self.count_read();
         self.inner.backend.get(id, &mut |e| {
             visit(e);
             false
@@ -405,6 +424,21 @@ impl Store {
         self.read_stream(stream, range.start, n.min(limit), visit)
     }
 
+    fn count_read(&self) {
+        self.inner.metrics.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the store (and a server on it) has done: appends, commits,
+    /// reads, queue depths. Shared by every handle.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// How much room the store takes, when its backend can tell.
+    pub fn storage_use(&self) -> Result<Option<StorageUse>> {
+        self.inner.backend.storage_use()
+    }
+
     /// Registers a function told of every committed batch, in commit order.
     /// It runs on the writer thread: it must be quick and must not append.
     pub fn add_listener(&self, listener: CommitListener) -> ListenerId {
@@ -447,7 +481,7 @@ impl Store {
     }
 }
 
-fn writer_loop(backend: &dyn Backend, listeners: &Listeners, rx: Receiver<Msg>) {
+fn writer_loop(backend: &dyn Backend, listeners: &Listeners, metrics: &Metrics, rx: Receiver<Msg>) {
     let mut stop = false;
     while !stop {
         let (req, pending) = match rx.recv() {
@@ -471,7 +505,7 @@ fn writer_loop(backend: &dyn Backend, listeners: &Listeners, rx: Receiver<Msg>) 
                 Err(_) => break,
             }
         }
-        commit_batch(backend, listeners, reqs, pendings);
+        commit_batch(backend, listeners, metrics, reqs, pendings);
     }
     // Whatever is still queued never reaches a commit: each Pending reports
     // Closed as it drops.
@@ -485,19 +519,30 @@ fn batch_bytes(r: &AppendRequest) -> usize {
 fn commit_batch(
     backend: &dyn Backend,
     listeners: &Listeners,
+    metrics: &Metrics,
     reqs: Vec<AppendRequest>,
     pendings: Vec<Pending>,
 ) {
+    let started = std::time::Instant::now();
+    let n = reqs.len();
+    metrics
+        .appends_in_flight
+        .fetch_sub(n as i64, Ordering::Relaxed);
     let outcomes = match backend.append_batch(&reqs) {
         Ok(o) => o,
         Err(e) => {
-            log::error!("commit of {} appends failed: {e}", reqs.len());
+            log::error!("commit of {n} appends failed: {e}");
+            metrics.append_errors.fetch_add(n as u64, Ordering::Relaxed);
             for p in pendings {
                 p.complete(Err(e.replicate()));
             }
             return;
         }
     };
+    metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics.commit_batch.observe(n as f64);
     let mut committed = Vec::with_capacity(reqs.len());
     let mut results = Vec::with_capacity(reqs.len());
     for (req, outcome) in reqs.into_iter().zip(outcomes) {
@@ -517,6 +562,10 @@ fn commit_batch(
                         position: first_position + i as u64,
                     })
                     .collect();
+                metrics.appends.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .events_appended
+                    .fetch_add(req.events.len() as u64, Ordering::Relaxed);
                 results.push(Ok(appended));
                 committed.push(CommittedAppend {
                     stream: req.stream,
@@ -526,7 +575,10 @@ fn commit_batch(
                     events: req.events,
                 });
             }
-            Err(e) => results.push(Err(e)),
+            Err(e) => {
+                metrics.append_errors.fetch_add(1, Ordering::Relaxed);
+                results.push(Err(e))
+            }
         }
     }
     if !committed.is_empty() {

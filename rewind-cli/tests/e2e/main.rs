@@ -6,6 +6,7 @@
 //! |---------|-------|
 //! | `cli`   | command line, INI files, start-up errors, signals, restarts, the exit codeword, the embedded default |
 //! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
+//! | `metrics` | the Prometheus endpoint: off by default; its figures follow what clients do |
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
 //! | `v1`    | wire protocol v1 (REQ/REP query endpoint, PUB streaming endpoint) |
 //! | `v2`    | wire protocol v2 (ROUTER command endpoint, PUB publish endpoint) |
@@ -14,6 +15,7 @@
 
 mod cli;
 mod data;
+mod metrics;
 mod store;
 mod v1;
 mod v2;

@@ -31,6 +31,7 @@ const GENERAL_KEYS: &[&str] = &[
     "storage-backend",
     "default-stream",
     "max-message-size",
+    "metrics-bind-address",
 ];
 
 /// The store a configuration asks for.
@@ -209,6 +210,9 @@ impl Config {
         }
         if let Some(s) = ini.get(g, "default-stream") {
             server.default_stream = s.as_bytes().to_vec();
+        }
+        if let Some(a) = ini.get(g, "metrics-bind-address") {
+            server.metrics_address = (!a.trim().is_empty()).then(|| a.trim().to_string());
         }
         if let Some(s) = ini.get(g, "max-message-size") {
             server.max_message_size = parse_size(s).ok_or_else(|| {

@@ -76,6 +76,11 @@ pub const FLAGS: &[Flag] = &[
         help: "The stream the v1 protocol works on.",
     },
     Flag {
+        name: "metrics-bind-address",
+        value_name: Some("HOST:PORT"),
+        help: "Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (off by default).",
+    },
+    Flag {
         name: "map-size-limit",
         value_name: Some("BYTES"),
         help: "The size the LMDB store may grow to (K, M, G, T suffixes allowed).",
@@ -170,6 +175,9 @@ impl Overrides {
         }
         if let Some(v) = self.value("default-stream") {
             s.default_stream = v.as_bytes().to_vec();
+        }
+        if let Some(v) = self.value("metrics-bind-address") {
+            s.metrics_address = (!v.trim().is_empty()).then(|| v.trim().to_string());
         }
         if let Some(v) = self.value("exit-codeword") {
             s.exit_codeword = (!v.is_empty()).then(|| v.as_bytes().to_vec());

@@ -34,6 +34,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{AppendOutcome, AppendRequest, Backend, Visitor};
+use crate::metrics::StorageUse;
 use crate::{Result, StreamHead};
 
 pub use codec::FORMAT;
@@ -122,6 +123,21 @@ impl Backend for LmdbBackend {
 
     fn next_position(&self) -> Result<u64> {
         read::next_position(&self.env)
+    }
+
+    fn storage_use(&self) -> Result<Option<StorageUse>> {
+        let mut bytes_on_disk = 0;
+        for file in ["data.mdb", "lock.mdb"] {
+            if let Ok(m) = std::fs::metadata(self.env.path().join(file)) {
+                bytes_on_disk += std::os::unix::fs::MetadataExt::blocks(&m) * 512;
+            }
+        }
+        Ok(Some(StorageUse {
+            bytes_on_disk,
+            map_bytes: Some(self.env.map_size()? as u64),
+            used_bytes: Some(self.env.used_bytes()?),
+            events: self.next_position()?,
+        }))
     }
 
     fn sync(&self) -> Result<()> {

@@ -127,6 +127,10 @@ impl Core {
             }
         }
         self.run_runnable();
+        self.store
+            .metrics()
+            .pending_replies
+            .store(self.appends.in_flight() as i64, Ordering::Relaxed);
         Ok(())
     }
 

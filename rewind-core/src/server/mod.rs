@@ -36,12 +36,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::metrics::MetricsEndpoint;
 use crate::store::ListenerId;
 use crate::{Error, Result, Store};
 
 mod appends;
 mod blocked;
 mod event_loop;
+mod monitor;
 mod options;
 mod peer;
 mod publish;
@@ -57,6 +59,7 @@ pub use options::{
 
 use appends::Appends;
 use event_loop::Core;
+use monitor::Watch;
 use sockets::Sockets;
 use wake::{Mailbox, Mailer, Note, Waker};
 
@@ -120,6 +123,8 @@ pub struct Server {
     bound: ServerOptions,
     thread: Option<JoinHandle<()>>,
     finished: Arc<Outcome>,
+    /// The metrics endpoint, when configured; it stops with the server.
+    _metrics: Option<MetricsEndpoint>,
 }
 
 impl Server {
@@ -133,7 +138,31 @@ impl Server {
         options.validate()?;
         let ctx = zmq::Context::new();
         ctx.set_io_threads(options.zmq_io_threads)?;
-        let (sockets, bound) = Sockets::bind(&ctx, &options)?;
+        let (sockets, mut bound) = Sockets::bind(&ctx, &options)?;
+        let metrics = match &options.metrics_address {
+            Some(address) => {
+                let store = store.clone();
+                let render = Arc::new(move || {
+                    let storage = store.storage_use().unwrap_or_else(|e| {
+                        log::warn!("metrics: storage use unknown: {e}");
+                        None
+                    });
+                    store.metrics().render(storage)
+                });
+                let endpoint = MetricsEndpoint::start(address, render)?;
+                bound.metrics_address = Some(endpoint.local_addr().to_string());
+                Some(endpoint)
+            }
+            None => None,
+        };
+        let watch = {
+            let clients: Vec<_> = (0..2).filter_map(|i| sockets.request(i)).collect();
+            let subscribers: Vec<_> = [&sockets.v1_pub, &sockets.v2_pub]
+                .into_iter()
+                .flatten()
+                .collect();
+            Watch::start(&ctx, &clients, &subscribers, store.metrics().clone())?
+        };
         let (mailer, mailbox) = Mailbox::open(&ctx)?;
         let handle = StopHandle {
             stop: Arc::new(AtomicBool::new(false)),
@@ -150,12 +179,13 @@ impl Server {
             handle.stop.clone(),
         );
         let finished = Arc::new(Outcome::default());
-        let thread = spawn(core, ctx, finished.clone())?;
+        let thread = spawn(core, watch, ctx, finished.clone())?;
         Ok(Server {
             handle,
             bound,
             thread: Some(thread),
             finished,
+            _metrics: metrics,
         })
     }
 
@@ -216,12 +246,18 @@ fn announce_commits(store: &Store, mailer: Mailer) -> ListenerId {
 
 /// Starts the server thread: it serves until stopped, shuts down
 /// gracefully, closes its sockets and reports in `finished`.
-fn spawn(mut core: Core, ctx: zmq::Context, finished: Arc<Outcome>) -> Result<JoinHandle<()>> {
+fn spawn(
+    mut core: Core,
+    watch: Watch,
+    ctx: zmq::Context,
+    finished: Arc<Outcome>,
+) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("rewind-server".into())
         .spawn(move || {
             let r = core.run();
             core.shutdown();
+            watch.stop();
             drop(core);
             drop(ctx);
             finished.set(r);

@@ -25,6 +25,9 @@ pub struct ServerOptions {
     pub max_message_size: usize,
     /// The stream v1 works on.
     pub default_stream: Vec<u8>,
+    /// Where to serve the metrics in the Prometheus text format over HTTP
+    /// (`host:port`, port 0 for any); `None`, the default, serves none.
+    pub metrics_address: Option<String>,
 }
 
 /// The v1 query endpoint of the embedded default (the original's example).
@@ -49,6 +52,7 @@ impl Default for ServerOptions {
             exit_codeword: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_stream: b"default".to_vec(),
+            metrics_address: None,
         }
     }
 }
@@ -93,6 +97,9 @@ impl ServerOptions {
         add("v1 streaming", &self.streaming_endpoints);
         add("v2 command", &self.command_endpoints);
         add("v2 publish", &self.publish_endpoints);
+        if let Some(a) = &self.metrics_address {
+            parts.push(format!("metrics http://{a}/metrics"));
+        }
         parts.join("; ")
     }
 
@@ -113,6 +120,7 @@ impl ServerOptions {
             streaming_endpoints: Vec::new(),
             command_endpoints: Vec::new(),
             publish_endpoints: Vec::new(),
+            metrics_address: None,
             ..self.clone()
         }
     }

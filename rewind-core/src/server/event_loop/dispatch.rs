@@ -18,6 +18,8 @@ use crate::{Appended, Result};
 impl Core {
     /// Handles one message from a request socket: envelope, then request.
     pub(super) fn handle_message(&mut self, proto: Protocol, mut frames: Vec<Vec<u8>>) {
+        self.store.metrics().requests[super::sockets::index(proto)]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(body) = body_start(&frames) else {
             log::warn!(
                 "dropped a {} message of {} frames without an envelope delimiter",
