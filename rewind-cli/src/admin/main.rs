@@ -39,7 +39,7 @@ impl From<Error> for Failure {
             Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
             Error::InvalidArgument(m) => Failure::Error(m),
             Error::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
-                Failure::Error("interrupted; nothing was written".into())
+                Failure::Error("interrupted".into())
             }
             Error::Io(io) => Failure::Error(io.to_string()),
             e => Failure::Error(e.to_string()),
