@@ -6,15 +6,15 @@ use std::ffi::OsStr;
 
 use rewind_testkit::prelude::*;
 
-use crate::{admin, admin_ok, server, Publisher};
+use crate::{admin, admin_ok, server_growing, Publisher};
 
 #[test]
 fn a_backup_taken_while_the_server_writes_has_every_event_acknowledged_before_it() {
     let dir = tempdir("admin-backup");
     let data = dir.path().join("data");
-    let server = server(&data);
+    let server = server_growing(&data);
     let d = server.dealer();
-    // Enough to make the map grow: the copy must follow it.
+    // The map starts at 1 MiB and grows: the copy must follow it.
     let big = vec![7u8; 4000];
     let first = d.publish_pipelined(b"big", 2000, 100, |_| big.clone());
     let publisher = Publisher::start(&server, b"busy");
@@ -25,6 +25,11 @@ fn a_backup_taken_while_the_server_writes_has_every_event_acknowledged_before_it
     assert_eq!(f.stderr, "", "quiet when stderr is not a terminal");
     let acked = publisher.finish();
     assert!(acked.len() > before.len());
+    let stats = admin_ok([OsStr::new("stats"), data.as_os_str(), "--json".as_ref()]);
+    let map_size = serde_json::from_str::<serde_json::Value>(&stats).unwrap()["map_size"]
+        .as_u64()
+        .unwrap();
+    assert!(map_size >= 8 << 20, "the map grew: {stats}");
 
     let names: Vec<_> = std::fs::read_dir(&dest)
         .unwrap()

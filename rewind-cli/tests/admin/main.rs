@@ -64,6 +64,23 @@ fn server(dir: &Path) -> Rewind {
     ServerSpec::lmdb(rewind(), dir).start()
 }
 
+/// A server on an LMDB store in `dir` whose map starts at 1 MiB, so that
+/// it grows (and readers must follow it) within a test.
+fn server_growing(dir: &Path) -> Rewind {
+    let parent = dir.parent().expect("a store directory in a test directory");
+    let config = write_file(
+        parent,
+        "growing.ini",
+        &format!(
+            "[general]\nquery-bind-endpoint=tcp://127.0.0.1:1\nstorage-backend=store\n\n\
+             [store]\nclass=rewind.server.eventstores.LMDBEventStore\npath={}\n\
+             initial-map-size=1M\n",
+            dir.display()
+        ),
+    );
+    Spawn::new(rewind()).config(&config).start()
+}
+
 /// A client that publishes to `stream` on its own thread until stopped,
 /// keeping the ids acknowledged, in order.
 struct Publisher {
