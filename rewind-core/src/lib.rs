@@ -16,6 +16,7 @@
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
 //! | [`service`] | the one start-up path: configuration → store → server → ready line |
+//! | [`admin`]   | the operator's tools: stats, streams, verify, export/import, backup, following a store |
 //!
 //! Embedding the store:
 //!
@@ -34,6 +35,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod backend;
 pub mod config;
 mod error;

@@ -51,6 +51,17 @@ pub(super) fn push_stream_key(buf: &mut Vec<u8>, stream: &[u8], version: u64) {
     buf.extend_from_slice(&version.to_be_bytes());
 }
 
+/// The stream and version of a key of `streams` (the inverse of
+/// [`stream_key`]).
+pub(super) fn decode_stream_key(key: &[u8]) -> Result<(&[u8], u64)> {
+    let bad = || Error::Corrupt("malformed stream index key".into());
+    let len = *key.first().ok_or_else(bad)? as usize;
+    if key.len() != 1 + len + 8 {
+        return Err(bad());
+    }
+    Ok((&key[1..1 + len], read_u64(&key[1 + len..])?))
+}
+
 /// Whether `key`, a key of `streams`, belongs to the stream of `start`, a
 /// [`stream_key`].
 #[inline]
@@ -207,6 +218,25 @@ mod tests {
         for p in [0, 1, 255, 256, u64::MAX - 1, u64::MAX] {
             assert_eq!(read_u64(&pos_key(p)).unwrap(), p);
         }
+    }
+
+    #[test]
+    fn stream_keys_decode_to_their_stream_and_version() {
+        assert_eq!(
+            decode_stream_key(&stream_key(b"ab", 7)).unwrap(),
+            (&b"ab"[..], 7)
+        );
+        let long = vec![0xFF; 255];
+        assert_eq!(
+            decode_stream_key(&stream_key(&long, u64::MAX)).unwrap(),
+            (&long[..], u64::MAX)
+        );
+        let k = stream_key(b"ab", 7);
+        assert!(is_corrupt(decode_stream_key(&[])));
+        assert!(is_corrupt(decode_stream_key(&k[..k.len() - 1])));
+        let mut longer = k.clone();
+        longer.push(0);
+        assert!(is_corrupt(decode_stream_key(&longer)));
     }
 
     #[test]

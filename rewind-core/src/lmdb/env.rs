@@ -191,6 +191,23 @@ impl Env {
         Ok(())
     }
 
+    /// Runs `f` on the raw environment with the map size held steady (for
+    /// what LMDB does in transactions of its own: copies, free-page counts).
+    /// `f` reports a map another process grew as `MDB_MAP_RESIZED`; the
+    /// size is then adopted and `f` runs again.
+    pub fn with_env<T>(&self, mut f: impl FnMut(&Environment) -> lmdb::Result<T>) -> Result<T> {
+        loop {
+            let guard = self.shared();
+            match f(&self.env) {
+                Err(lmdb::Error::MapResized) => {
+                    drop(guard);
+                    self.adopt_resize()?;
+                }
+                r => return Ok(r?),
+            }
+        }
+    }
+
     /// Runs `f` in a read transaction, adopting a map another process grew
     /// first when LMDB asks for it.
     pub fn with_read<T>(&self, f: impl FnOnce(&RoTransaction<'_>) -> Result<T>) -> Result<T> {

@@ -24,9 +24,11 @@
 //! | `env`     | the open environment: map size and growth, reader slots, transactions |
 //! | `read`    | reads by position, stream and id, heads, the next position |
 //! | `write`   | the batch append transaction and its retry when the map is full |
+//! | `inspect` | statistics, the list of streams, the index check, the compacted copy (the operator's tools) |
 
 mod codec;
 mod env;
+mod inspect;
 mod open;
 mod read;
 mod write;
@@ -38,6 +40,7 @@ use crate::metrics::StorageUse;
 use crate::{Result, StreamHead};
 
 pub use codec::FORMAT;
+pub use inspect::{LmdbStats, VerifyReport};
 
 /// Options of an LMDB store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,47 @@ impl LmdbBackend {
     /// The current size of LMDB's map, in bytes.
     pub fn map_size(&self) -> Result<usize> {
         self.env.map_size()
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn read_only(&self) -> bool {
+        self.env.read_only()
+    }
+
+    /// What the store holds and how much room it takes.
+    pub fn stats(&self) -> Result<LmdbStats> {
+        inspect::stats(&self.env)
+    }
+
+    /// Visits every stream whose name starts with `prefix`, in byte order,
+    /// with its head (its event count is the head's version + 1); `visit`
+    /// returns `false` to stop.
+    pub fn streams(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], StreamHead) -> bool,
+    ) -> Result<()> {
+        inspect::streams(&self.env, prefix, &mut visit)
+    }
+
+    /// Checks every index against the log in one snapshot, keeping the
+    /// first `max_problems` problems found. `progress(done, total)` is
+    /// called now and then and returns `false` to stop the check (it then
+    /// fails with an [`Interrupted`](std::io::ErrorKind::Interrupted) I/O
+    /// error).
+    pub fn verify(
+        &self,
+        max_problems: usize,
+        mut progress: impl FnMut(u64, u64) -> bool,
+    ) -> Result<VerifyReport> {
+        inspect::verify(&self.env, max_problems, &mut progress)
+    }
+
+    /// Writes a compacted copy of the data file, as of one commit, to
+    /// `file` (empty, open for writing) and syncs it: a directory holding
+    /// just that file as `data.mdb` opens as this store.
+    pub fn copy_compacted(&self, file: &std::fs::File) -> Result<()> {
+        inspect::copy_compacted(&self.env, file)
     }
 }
 

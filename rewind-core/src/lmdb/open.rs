@@ -25,6 +25,7 @@ pub(super) struct Databases {
     pub ids: Database,
     pub streams: Database,
     pub heads: Database,
+    pub meta: Database,
 }
 
 /// Opens (or, unless `read_only`, creates) the store in `path` with the
@@ -175,6 +176,7 @@ fn open_databases(env: &Environment, path: &Path) -> Result<Databases> {
         ids: dbs[1],
         streams: dbs[2],
         heads: dbs[3],
+        meta: dbs[4],
     })
 }
 
