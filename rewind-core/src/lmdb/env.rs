@@ -119,12 +119,6 @@ impl Env {
         Ok(self.env.info()?.map_size())
     }
 
-    /// The bytes of the map in use: the pages up to the last one written.
-    pub fn used_bytes(&self) -> Result<u64> {
-        let pages = self.env.info()?.last_pgno() as u64 + 1;
-        Ok(pages * u64::from(self.env.stat()?.page_size()))
-    }
-
     /// Forces everything committed to disk.
     pub fn sync(&self) -> Result<()> {
         self.env.sync(true)?;

@@ -170,17 +170,12 @@ impl Backend for LmdbBackend {
     }
 
     fn storage_use(&self) -> Result<Option<StorageUse>> {
-        let mut bytes_on_disk = 0;
-        for file in ["data.mdb", "lock.mdb"] {
-            if let Ok(m) = std::fs::metadata(self.env.path().join(file)) {
-                bytes_on_disk += std::os::unix::fs::MetadataExt::blocks(&m) * 512;
-            }
-        }
+        let s = self.stats()?;
         Ok(Some(StorageUse {
-            bytes_on_disk,
-            map_bytes: Some(self.env.map_size()? as u64),
-            used_bytes: Some(self.env.used_bytes()?),
-            events: self.next_position()?,
+            bytes_on_disk: s.disk_bytes,
+            map_bytes: Some(s.map_size),
+            used_bytes: Some(s.map_used),
+            events: s.events,
         }))
     }
 
