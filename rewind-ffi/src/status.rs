@@ -24,8 +24,8 @@ pub enum rewind_status {
     /// A pointer argument that must not be NULL was NULL.
     NullParameter = 100,
     /// An argument is outside its domain: a stream name or id not 1 to 255
-    /// bytes long, an append of no events, an unknown option value, a path
-    /// or endpoint that is not valid text, a length too large.
+    /// bytes long, an append of no events, an unknown option value, an empty
+    /// path, an endpoint that is not valid UTF-8, a length too large.
     InvalidArgument = 101,
     /// The append's expected version did not match the stream.
     WrongExpectedVersion = 200,
