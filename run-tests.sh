@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: Rust (unit, engine, end-to-end against the
-# real binary, reliability), the C/C++ ABI tests with the header check, and
-# the Python package in a fresh virtual environment.
+# real binary, reliability), the C/C++ ABI tests with the header check, the
+# Python package in a fresh virtual environment, and the installable
+# artifacts (scripts/package.sh), each installed and used.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,3 +18,6 @@ if [ -f rewind-python/run-tests.sh ]; then
   echo "== Python tests"
   bash rewind-python/run-tests.sh
 fi
+
+echo "== Packaging: the artifacts of scripts/package.sh, installed and used"
+bash tests/packaging/run.sh

@@ -14,8 +14,11 @@
  * - A NULL pointer where one is not allowed returns
  *   REWIND_STATUS_NULL_PARAMETER; it never crashes.
  * - Byte strings (stream names, ids, data) are (pointer, length) pairs and
- *   are not NUL-terminated. Paths, endpoints and returned messages are
- *   NUL-terminated strings.
+ *   are not NUL-terminated. Stream names and ids have 1 to 255 bytes
+ *   wherever they are taken; any other length is
+ *   REWIND_STATUS_INVALID_ARGUMENT. Paths, endpoints and returned messages
+ *   are NUL-terminated strings. A path goes to the operating system byte
+ *   for byte, so it need not be UTF-8; endpoints must be UTF-8.
  * - Inputs are borrowed for the duration of the call only: the library keeps
  *   no pointer to caller memory after a call returns.
  * - Thread safety: a rewind_store and a rewind_server may be used from any
@@ -64,8 +67,8 @@ enum rewind_status
   REWIND_STATUS_NULL_PARAMETER = 100,
   /**
    * An argument is outside its domain: a stream name or id not 1 to 255
-   * bytes long, an append of no events, an unknown option value, a path
-   * or endpoint that is not valid text, a length too large.
+   * bytes long, an append of no events, an unknown option value, an empty
+   * path, an endpoint that is not valid UTF-8, a length too large.
    */
   REWIND_STATUS_INVALID_ARGUMENT = 101,
   /**
@@ -349,6 +352,12 @@ typedef struct rewind_append_info {
 } rewind_append_info;
 
 /**
+ * One kind of endpoint of a server: one of the `REWIND_ENDPOINT_`
+ * constants.
+ */
+typedef uint32_t rewind_endpoint_kind;
+
+/**
  * Append whatever the state of the stream.
  */
 #define REWIND_EXPECTED_ANY 0
@@ -367,6 +376,26 @@ typedef struct rewind_append_info {
  * The last event of the stream must have exactly the version given with it.
  */
 #define REWIND_EXPECTED_EXACT 3
+
+/**
+ * The v1 query endpoints (clients connect REQ sockets).
+ */
+#define REWIND_ENDPOINT_QUERY 0
+
+/**
+ * The v1 streaming endpoints (PUB: id, previous id, data).
+ */
+#define REWIND_ENDPOINT_STREAMING 1
+
+/**
+ * The v2 command endpoints (clients connect DEALER sockets).
+ */
+#define REWIND_ENDPOINT_COMMAND 2
+
+/**
+ * The v2 publish endpoints (PUB: stream, id, data).
+ */
+#define REWIND_ENDPOINT_PUBLISH 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -512,16 +541,18 @@ rewind_status rewind_store_append(const struct rewind_store *store,
  * Reads up to `limit` events of `stream` from version `from_version` on,
  * in version order, into a new `rewind_events`.
  *
- * A stream that does not exist has no events (the result is empty). `limit`
- * may be SIZE_MAX to read every event. `out` receives on success a new object owned by
- * the caller (free it with `rewind_events_free`); untouched on failure.
+ * `stream` is 1 to 255 bytes, borrowed for the call. A stream that does not
+ * exist has no events (the result is empty). `limit` may be SIZE_MAX to
+ * read every event. `out` receives on success a new object owned by the
+ * caller (free it with `rewind_events_free`); untouched on failure.
  * The bytes of all events are copied once, into one buffer the object owns.
  *
  * Blocks while reading. Thread-safe; sees every append acknowledged before
  * it started.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
- * NULL), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+ * NULL), INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -543,8 +574,9 @@ rewind_status rewind_store_read_stream(const struct rewind_store *store,
  * Blocks while reading, on the calling thread. Thread-safe.
  *
  * Returns REWIND_STATUS_OK (also when the visitor stopped early),
- * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT,
- * CORRUPT, IO, STORAGE. `userdata` may be NULL; it is only passed on.
+ * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT
+ * (a stream name that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
+ * `userdata` may be NULL; it is only passed on.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -604,15 +636,17 @@ rewind_status rewind_store_read_log_visit(const struct rewind_store *store,
  * define a query: after `from_id` (exclusive) up to and including `to_id`.
  *
  * `from_id` NULL means from the start of the stream; `to_id` NULL means up
- * to the stream's last event now (lengths are then ignored). On success
- * `*out_start` receives the first version of the range and `*out_end` one
- * past its last (equal when the range is empty); both untouched on failure.
+ * to the stream's last event now (lengths are then ignored); a non-NULL id
+ * has 1 to 255 bytes. On success `*out_start` receives the first version
+ * of the range and `*out_end` one past its last (equal when the range is
+ * empty); both untouched on failure.
  *
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream`, `out_start`
  * or `out_end` NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER (`from_id`
- * comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+ * comes after `to_id`), INVALID_ARGUMENT (a stream name or id that is not 1
+ * to 255 bytes long), CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -634,15 +668,16 @@ rewind_status rewind_store_resolve_range(const struct rewind_store *store,
  * order, into a new `rewind_events`.
  *
  * `from_id` NULL means from the start of the stream, `to_id` NULL up to its
- * last event. `limit` may be SIZE_MAX to read every event. `out` receives on success a
+ * last event (lengths are then ignored); a non-NULL id has 1 to 255 bytes.
+ * `limit` may be SIZE_MAX to read every event. `out` receives on success a
  * new object owned by the caller (free it with `rewind_events_free`);
  * untouched on failure.
  *
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
- * NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT,
- * CORRUPT, IO, STORAGE.
+ * NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT (a
+ * stream name or id that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -667,7 +702,8 @@ rewind_status rewind_store_query(const struct rewind_store *store,
  *
  * Returns REWIND_STATUS_OK (also when the visitor stopped early),
  * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), UNKNOWN_ID,
- * ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+ * ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT (a stream name or id that
+ * is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -685,7 +721,8 @@ rewind_status rewind_store_query_visit(const struct rewind_store *store,
                                        void *userdata);
 
 /**
- * Looks up the event with id `id` (`id_len` bytes, borrowed for the call).
+ * Looks up the event with id `id` (`id_len` bytes, 1 to 255, borrowed for
+ * the call).
  *
  * On success `out` receives a new `rewind_events` owned by the caller (free
  * it with `rewind_events_free`) that holds the event, or no event when the
@@ -694,7 +731,8 @@ rewind_status rewind_store_query_visit(const struct rewind_store *store,
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
- * CORRUPT, IO, STORAGE.
+ * INVALID_ARGUMENT (an id that is not 1 to 255 bytes long), CORRUPT, IO,
+ * STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -706,13 +744,15 @@ rewind_status rewind_store_get(const struct rewind_store *store,
                                struct rewind_events **out);
 
 /**
- * Whether an event with id `id` (`id_len` bytes, borrowed for the call) is
- * stored: on success `*out` receives true or false; untouched on failure.
+ * Whether an event with id `id` (`id_len` bytes, 1 to 255, borrowed for the
+ * call) is stored: on success `*out` receives true or false; untouched on
+ * failure.
  *
  * Blocks while reading. Thread-safe.
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
- * CORRUPT, IO, STORAGE.
+ * INVALID_ARGUMENT (an id that is not 1 to 255 bytes long), CORRUPT, IO,
+ * STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -724,16 +764,17 @@ rewind_status rewind_store_contains(const struct rewind_store *store,
                                     bool *out);
 
 /**
- * The last event of `stream`: on success `*out_exists` receives whether the
- * stream exists and, when it does, `*out_version` and `*out_position` the
- * version and position of its last event (the stream holds
- * `*out_version + 1` events). When it does not, those two are left
- * untouched. Nothing is written on failure.
+ * The last event of `stream` (1 to 255 bytes, borrowed for the call): on
+ * success `*out_exists` receives whether the stream exists and, when it
+ * does, `*out_version` and `*out_position` the version and position of its
+ * last event (the stream holds `*out_version + 1` events). When it does
+ * not, those two are left untouched. Nothing is written on failure.
  *
  * Blocks while reading. Thread-safe.
  *
- * Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL), CORRUPT, IO,
- * STORAGE.
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL),
+ * INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+ * CORRUPT, IO, STORAGE.
  *
  * # Safety
  * Every non-NULL pointer points to what its length says; `store` is live;
@@ -1053,6 +1094,33 @@ rewind_status rewind_server_start_lmdb(const char *path,
                                        size_t max_map_size,
                                        const struct rewind_server_options *options,
                                        struct rewind_server **out);
+
+/**
+ * The endpoints of one kind that the server bound, as a NUL-terminated,
+ * comma-separated list in the form the options take (for example
+ * `"tcp://127.0.0.1:9090,ipc:///tmp/rewind"`), or `""` when the server has
+ * none of this kind. An endpoint given with a wildcard port, such as
+ * `tcp://127.0.0.1:*`, appears with the port the system chose
+ * (`tcp://127.0.0.1:41253`): this is how a caller learns it.
+ *
+ * - `server`: a live server, borrowed.
+ * - `kind`: one of the `REWIND_ENDPOINT_` constants.
+ * - `out`: on success receives the list. The string is owned by the server:
+ *   do not free it; it stays valid and unchanged until
+ *   `rewind_server_free`, also after the server has stopped. Untouched on
+ *   failure.
+ *
+ * Does not block. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`server` or `out` NULL),
+ * INVALID_ARGUMENT (an unknown `kind`).
+ *
+ * # Safety
+ * `server` is NULL or live; `out` is NULL or writable.
+ */
+rewind_status rewind_server_endpoints(const struct rewind_server *server,
+                                      rewind_endpoint_kind kind,
+                                      const char **out);
 
 /**
  * Asks the server to stop gracefully: it stops taking requests, lets the

@@ -67,7 +67,11 @@ inline void check(rewind_status status) {
 }
 
 inline const uint8_t *bytes(std::string_view s) noexcept {
-  return reinterpret_cast<const uint8_t *>(s.data());
+  // An empty view may have no data pointer; the C ABI takes NULL for "no
+  // argument", so an empty name or id gets a valid pointer (and is then
+  // refused for its length, not for being NULL).
+  static const uint8_t empty = 0;
+  return s.data() != nullptr ? reinterpret_cast<const uint8_t *>(s.data()) : &empty;
 }
 
 inline std::string_view view(const uint8_t *p, size_t n) noexcept {
@@ -296,10 +300,8 @@ void visit(F &f, Call &&call) {
 }
 
 inline const uint8_t *opt_ptr(const std::optional<std::string_view> &v) noexcept {
-  // A present but empty id still needs a non-NULL pointer.
-  static const uint8_t empty = 0;
-  if (!v) return nullptr;
-  return v->data() != nullptr ? bytes(*v) : &empty;
+  // NULL means absent; a present but empty id gets a non-NULL pointer.
+  return v ? bytes(*v) : nullptr;
 }
 
 inline size_t opt_len(const std::optional<std::string_view> &v) noexcept {
@@ -467,6 +469,14 @@ enum class ServerState : uint32_t {
   ExitCodeword = REWIND_SERVER_STATE_EXIT_CODEWORD,
 };
 
+/// One kind of endpoint of a server.
+enum class EndpointKind : uint32_t {
+  Query = REWIND_ENDPOINT_QUERY,          ///< v1 query (REQ clients)
+  Streaming = REWIND_ENDPOINT_STREAMING,  ///< v1 streaming (PUB)
+  Command = REWIND_ENDPOINT_COMMAND,      ///< v2 command (DEALER clients)
+  Publish = REWIND_ENDPOINT_PUBLISH,      ///< v2 publish (PUB)
+};
+
 /// The server's options: the embedded default, changed by the setters
 /// (which chain). Endpoint lists are comma-separated; "" disables one.
 class ServerOptions {
@@ -555,6 +565,16 @@ class Server {
     rewind_server_state state = REWIND_SERVER_STATE_RUNNING;
     detail::check(rewind_server_wait(p_.get(), -1, &state));
     return static_cast<ServerState>(state);
+  }
+
+  /// The endpoints of `kind` the server bound, comma-separated, with the
+  /// port the system chose for a wildcard port (`tcp://127.0.0.1:*`); ""
+  /// when the server has none of this kind. A copy: it outlives the server.
+  std::string endpoints(EndpointKind kind) const {
+    const char *list = nullptr;
+    detail::check(
+        rewind_server_endpoints(p_.get(), static_cast<rewind_endpoint_kind>(kind), &list));
+    return list;
   }
 
   rewind_server *get() const noexcept { return p_.get(); }

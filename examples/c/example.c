@@ -1,8 +1,10 @@
 /* A complete C program that embeds the Rewind event store.
  *
- * Build (from the repository root, after `cargo build --release -p rewind-ffi`):
- *   gcc -std=c99 -Wall -Iinclude examples/c/example.c \
- *       -Ltarget/release -lrewind -Wl,-rpath,$PWD/target/release -o example
+ * Build, with librewind installed (see the README: a tarball from
+ * scripts/package.sh, or scripts/install-librewind.sh from source):
+ *   cc -std=c99 -Wall examples/c/example.c $(pkg-config --cflags --libs rewind) -o example
+ * or, linking librewind.a:
+ *   cc -std=c99 -Wall examples/c/example.c $(pkg-config --cflags --libs rewind-static) -o example
  * Run:
  *   ./example ./example-data
  *

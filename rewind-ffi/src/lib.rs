@@ -37,7 +37,7 @@ mod util;
 pub use events::{
     rewind_append_info, rewind_appended, rewind_event, rewind_events, rewind_visitor,
 };
-pub use server::{rewind_server, rewind_server_options, rewind_server_state};
+pub use server::{rewind_endpoint_kind, rewind_server, rewind_server_options, rewind_server_state};
 pub use status::rewind_status;
 pub use store::{rewind_expected_kind, rewind_new_event, rewind_store};
 

@@ -1,5 +1,6 @@
 //! The ZeroMQ server, run in-process.
 
+use std::ffi::CString;
 use std::os::raw::c_char;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub struct rewind_server_options {
 /// must not overlap with any other call on the same server.
 pub struct rewind_server {
     stop: StopHandle,
+    /// The endpoints as bound, one comma-separated list per
+    /// `REWIND_ENDPOINT_` kind, in the order of their numbers.
+    endpoints: [CString; 4],
     /// The running server, until a wait has seen it stop and joined it.
     running: RwLock<Option<Service>>,
     /// How the server ended, once it has.
@@ -52,6 +56,19 @@ pub enum rewind_server_state {
     /// The server stopped because a client sent the exit codeword.
     ExitCodeword = 2,
 }
+
+/// One kind of endpoint of a server: one of the `REWIND_ENDPOINT_`
+/// constants.
+pub type rewind_endpoint_kind = u32;
+
+/// The v1 query endpoints (clients connect REQ sockets).
+pub const REWIND_ENDPOINT_QUERY: rewind_endpoint_kind = 0;
+/// The v1 streaming endpoints (PUB: id, previous id, data).
+pub const REWIND_ENDPOINT_STREAMING: rewind_endpoint_kind = 1;
+/// The v2 command endpoints (clients connect DEALER sockets).
+pub const REWIND_ENDPOINT_COMMAND: rewind_endpoint_kind = 2;
+/// The v2 publish endpoints (PUB: stream, id, data).
+pub const REWIND_ENDPOINT_PUBLISH: rewind_endpoint_kind = 3;
 
 unsafe fn options_mut<'a>(options: *mut rewind_server_options) -> FfiResult<&'a mut ServerOptions> {
     options
@@ -282,8 +299,18 @@ pub unsafe extern "C" fn rewind_server_options_set_default_stream(
 }
 
 fn boxed(server: Service) -> Box<rewind_server> {
+    let bound = server.bound_options();
+    // Endpoints come from C strings and from ZeroMQ: they hold no NUL.
+    let list = |eps: &[String]| CString::new(eps.join(",")).unwrap_or_default();
+    let endpoints = [
+        list(&bound.query_endpoints),
+        list(&bound.streaming_endpoints),
+        list(&bound.command_endpoints),
+        list(&bound.publish_endpoints),
+    ];
     Box::new(rewind_server {
         stop: server.stop_handle(),
+        endpoints,
         running: RwLock::new(Some(server)),
         outcome: Mutex::new(None),
     })
@@ -362,6 +389,45 @@ pub unsafe extern "C" fn rewind_server_start_lmdb(
         };
         // The options are checked before any file is created.
         *out = Box::into_raw(boxed(Service::start(&config)?));
+        Ok(())
+    })
+}
+
+/// The endpoints of one kind that the server bound, as a NUL-terminated,
+/// comma-separated list in the form the options take (for example
+/// `"tcp://127.0.0.1:9090,ipc:///tmp/rewind"`), or `""` when the server has
+/// none of this kind. An endpoint given with a wildcard port, such as
+/// `tcp://127.0.0.1:*`, appears with the port the system chose
+/// (`tcp://127.0.0.1:41253`): this is how a caller learns it.
+///
+/// - `server`: a live server, borrowed.
+/// - `kind`: one of the `REWIND_ENDPOINT_` constants.
+/// - `out`: on success receives the list. The string is owned by the server:
+///   do not free it; it stays valid and unchanged until
+///   `rewind_server_free`, also after the server has stopped. Untouched on
+///   failure.
+///
+/// Does not block. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`server` or `out` NULL),
+/// INVALID_ARGUMENT (an unknown `kind`).
+///
+/// # Safety
+/// `server` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_endpoints(
+    server: *const rewind_server,
+    kind: rewind_endpoint_kind,
+    out: *mut *const c_char,
+) -> rewind_status {
+    guard(|| {
+        let server = server_ref(server)?;
+        let out = out_ptr(out, "out")?;
+        let list = usize::try_from(kind)
+            .ok()
+            .and_then(|k| server.endpoints.get(k))
+            .ok_or_else(|| FfiError::invalid(format!("unknown endpoint kind {kind}")))?;
+        *out = list.as_ptr();
         Ok(())
     })
 }

@@ -1,10 +1,11 @@
 //! Status codes, the last error of each thread, and the panic boundary.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
 
 use rewind_core::Error;
 
@@ -24,8 +25,8 @@ pub enum rewind_status {
     /// A pointer argument that must not be NULL was NULL.
     NullParameter = 100,
     /// An argument is outside its domain: a stream name or id not 1 to 255
-    /// bytes long, an append of no events, an unknown option value, a path
-    /// or endpoint that is not valid text, a length too large.
+    /// bytes long, an append of no events, an unknown option value, an empty
+    /// path, an endpoint that is not valid UTF-8, a length too large.
     InvalidArgument = 101,
     /// The append's expected version did not match the stream.
     WrongExpectedVersion = 200,
@@ -214,10 +215,50 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Keeps a reference to the handle (`std::thread::Thread`) of the process's
+/// main thread once that thread has called into the library.
+///
+/// Rust's standard library gives a thread a handle when the thread first
+/// blocks in it (a C caller waiting for its append's commit does), keeps it
+/// in a thread-local as a pointer into the middle of its allocation, and
+/// frees it from a pthread key destructor when the thread exits. The main
+/// thread of a C program never runs those destructors: it ends in `exit()`.
+/// Its handle then stays allocated until the process ends, known only
+/// through that interior pointer, which memory checkers (Valgrind's
+/// memcheck) report as "possibly lost". The reference kept here points to
+/// the start of the allocation, so they see the handle as what it is: still
+/// reachable, one per process. Other threads free their handle when they
+/// exit, and are left alone.
+fn keep_main_thread_handle() {
+    thread_local! {
+        static SEEN: Cell<bool> = const { Cell::new(false) };
+    }
+    static MAIN_THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+    if SEEN.try_with(|seen| seen.replace(true)) == Ok(false) && is_main_thread() {
+        // A panic here (a thread whose handle is already destroyed) only
+        // means there is nothing to keep.
+        let _ = catch_unwind(|| MAIN_THREAD.get_or_init(std::thread::current));
+    }
+}
+
+/// Whether the calling thread is the process's main thread.
+fn is_main_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: both calls take no argument and cannot fail.
+        unsafe { libc::syscall(libc::SYS_gettid) == libc::c_long::from(libc::getpid()) }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Runs the body of a fallible extern function: clears the thread's last
 /// error, catches panics, and turns the outcome into a status (recording the
 /// message of a failure).
 pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> rewind_status {
+    keep_main_thread_handle();
     clear_last_error();
     let e = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return rewind_status::Ok,
@@ -234,6 +275,7 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> rewind_status {
 /// Runs the body of an infallible extern function (a `_free`, an accessor),
 /// returning `fallback` if it panics.
 pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    keep_main_thread_handle();
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 

@@ -7,7 +7,7 @@ use rewind_core::{EventRef, ExpectedVersion, NewEvent, Store, StoreOptions};
 
 use crate::events::{rewind_appended, rewind_event, rewind_events, rewind_visitor, EventsBuilder};
 use crate::status::{guard, rewind_status, FfiError, FfiResult};
-use crate::util::{array, c_path, data_bytes, optional_bytes, out_ptr, required_bytes};
+use crate::util::{array, c_path, data_bytes, event_id, optional_event_id, out_ptr, stream_name};
 
 /// An open event store: an LMDB directory or an in-memory store.
 ///
@@ -238,7 +238,7 @@ pub unsafe extern "C" fn rewind_store_append(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
+        let stream = stream_name(stream, stream_len)?;
         let events = array(events, count, "events")?;
         let expected = to_expected(expected, expected_version)?;
         let new_events = events
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn rewind_store_append(
             .enumerate()
             .map(|(i, e)| {
                 let data = data_bytes(e.data, e.data_len, &format!("events[{i}].data"))?;
-                let id = optional_bytes(e.id, e.id_len, &format!("events[{i}].id"))?;
+                let id = optional_event_id(e.id, e.id_len, &format!("events[{i}].id"))?;
                 Ok(NewEvent {
                     id: id.map(<[u8]>::to_vec),
                     data: data.to_vec(),
@@ -264,16 +264,18 @@ pub unsafe extern "C" fn rewind_store_append(
 /// Reads up to `limit` events of `stream` from version `from_version` on,
 /// in version order, into a new `rewind_events`.
 ///
-/// A stream that does not exist has no events (the result is empty). `limit`
-/// may be SIZE_MAX to read every event. `out` receives on success a new object owned by
-/// the caller (free it with `rewind_events_free`); untouched on failure.
+/// `stream` is 1 to 255 bytes, borrowed for the call. A stream that does not
+/// exist has no events (the result is empty). `limit` may be SIZE_MAX to
+/// read every event. `out` receives on success a new object owned by the
+/// caller (free it with `rewind_events_free`); untouched on failure.
 /// The bytes of all events are copied once, into one buffer the object owns.
 ///
 /// Blocks while reading. Thread-safe; sees every append acknowledged before
 /// it started.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
-/// NULL), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+/// NULL), INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -289,7 +291,7 @@ pub unsafe extern "C" fn rewind_store_read_stream(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
+        let stream = stream_name(stream, stream_len)?;
         let out = out_ptr(out, "out")?;
         collect_into(out, |v| store.read_stream(stream, from_version, limit, v))
     })
@@ -303,8 +305,9 @@ pub unsafe extern "C" fn rewind_store_read_stream(
 /// Blocks while reading, on the calling thread. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK (also when the visitor stopped early),
-/// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT,
-/// CORRUPT, IO, STORAGE. `userdata` may be NULL; it is only passed on.
+/// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT
+/// (a stream name that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
+/// `userdata` may be NULL; it is only passed on.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -321,7 +324,7 @@ pub unsafe extern "C" fn rewind_store_read_stream_visit(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
+        let stream = stream_name(stream, stream_len)?;
         let visitor = visitor_fn(visitor)?;
         store.read_stream(stream, from_version, limit, visit_with(visitor, userdata))?;
         Ok(())
@@ -388,15 +391,17 @@ pub unsafe extern "C" fn rewind_store_read_log_visit(
 /// define a query: after `from_id` (exclusive) up to and including `to_id`.
 ///
 /// `from_id` NULL means from the start of the stream; `to_id` NULL means up
-/// to the stream's last event now (lengths are then ignored). On success
-/// `*out_start` receives the first version of the range and `*out_end` one
-/// past its last (equal when the range is empty); both untouched on failure.
+/// to the stream's last event now (lengths are then ignored); a non-NULL id
+/// has 1 to 255 bytes. On success `*out_start` receives the first version
+/// of the range and `*out_end` one past its last (equal when the range is
+/// empty); both untouched on failure.
 ///
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream`, `out_start`
 /// or `out_end` NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER (`from_id`
-/// comes after `to_id`), INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+/// comes after `to_id`), INVALID_ARGUMENT (a stream name or id that is not 1
+/// to 255 bytes long), CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -415,9 +420,9 @@ pub unsafe extern "C" fn rewind_store_resolve_range(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
-        let from = optional_bytes(from_id, from_id_len, "from_id")?;
-        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let stream = stream_name(stream, stream_len)?;
+        let from = optional_event_id(from_id, from_id_len, "from_id")?;
+        let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let out_start = out_ptr(out_start, "out_start")?;
         let out_end = out_ptr(out_end, "out_end")?;
         let range = store.resolve_range(stream, from, to)?;
@@ -432,15 +437,16 @@ pub unsafe extern "C" fn rewind_store_resolve_range(
 /// order, into a new `rewind_events`.
 ///
 /// `from_id` NULL means from the start of the stream, `to_id` NULL up to its
-/// last event. `limit` may be SIZE_MAX to read every event. `out` receives on success a
+/// last event (lengths are then ignored); a non-NULL id has 1 to 255 bytes.
+/// `limit` may be SIZE_MAX to read every event. `out` receives on success a
 /// new object owned by the caller (free it with `rewind_events_free`);
 /// untouched on failure.
 ///
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
-/// NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT,
-/// CORRUPT, IO, STORAGE.
+/// NULL), UNKNOWN_ID, ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT (a
+/// stream name or id that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -459,9 +465,9 @@ pub unsafe extern "C" fn rewind_store_query(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
-        let from = optional_bytes(from_id, from_id_len, "from_id")?;
-        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let stream = stream_name(stream, stream_len)?;
+        let from = optional_event_id(from_id, from_id_len, "from_id")?;
+        let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let out = out_ptr(out, "out")?;
         collect_into(out, |v| store.query(stream, from, to, limit, v))
     })
@@ -475,7 +481,8 @@ pub unsafe extern "C" fn rewind_store_query(
 ///
 /// Returns REWIND_STATUS_OK (also when the visitor stopped early),
 /// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), UNKNOWN_ID,
-/// ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT, CORRUPT, IO, STORAGE.
+/// ID_NOT_IN_STREAM, RANGE_ORDER, INVALID_ARGUMENT (a stream name or id that
+/// is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -495,16 +502,17 @@ pub unsafe extern "C" fn rewind_store_query_visit(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
-        let from = optional_bytes(from_id, from_id_len, "from_id")?;
-        let to = optional_bytes(to_id, to_id_len, "to_id")?;
+        let stream = stream_name(stream, stream_len)?;
+        let from = optional_event_id(from_id, from_id_len, "from_id")?;
+        let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let visitor = visitor_fn(visitor)?;
         store.query(stream, from, to, limit, visit_with(visitor, userdata))?;
         Ok(())
     })
 }
 
-/// Looks up the event with id `id` (`id_len` bytes, borrowed for the call).
+/// Looks up the event with id `id` (`id_len` bytes, 1 to 255, borrowed for
+/// the call).
 ///
 /// On success `out` receives a new `rewind_events` owned by the caller (free
 /// it with `rewind_events_free`) that holds the event, or no event when the
@@ -513,7 +521,8 @@ pub unsafe extern "C" fn rewind_store_query_visit(
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
-/// CORRUPT, IO, STORAGE.
+/// INVALID_ARGUMENT (an id that is not 1 to 255 bytes long), CORRUPT, IO,
+/// STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -527,7 +536,7 @@ pub unsafe extern "C" fn rewind_store_get(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let id = required_bytes(id, id_len, "id")?;
+        let id = event_id(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
         // Borrowed from the store and copied once, into the result.
         collect_into(out, |v| {
@@ -539,13 +548,15 @@ pub unsafe extern "C" fn rewind_store_get(
     })
 }
 
-/// Whether an event with id `id` (`id_len` bytes, borrowed for the call) is
-/// stored: on success `*out` receives true or false; untouched on failure.
+/// Whether an event with id `id` (`id_len` bytes, 1 to 255, borrowed for the
+/// call) is stored: on success `*out` receives true or false; untouched on
+/// failure.
 ///
 /// Blocks while reading. Thread-safe.
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `id` or `out` NULL),
-/// CORRUPT, IO, STORAGE.
+/// INVALID_ARGUMENT (an id that is not 1 to 255 bytes long), CORRUPT, IO,
+/// STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -559,23 +570,24 @@ pub unsafe extern "C" fn rewind_store_contains(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let id = required_bytes(id, id_len, "id")?;
+        let id = event_id(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
         *out = store.contains(id)?;
         Ok(())
     })
 }
 
-/// The last event of `stream`: on success `*out_exists` receives whether the
-/// stream exists and, when it does, `*out_version` and `*out_position` the
-/// version and position of its last event (the stream holds
-/// `*out_version + 1` events). When it does not, those two are left
-/// untouched. Nothing is written on failure.
+/// The last event of `stream` (1 to 255 bytes, borrowed for the call): on
+/// success `*out_exists` receives whether the stream exists and, when it
+/// does, `*out_version` and `*out_position` the version and position of its
+/// last event (the stream holds `*out_version + 1` events). When it does
+/// not, those two are left untouched. Nothing is written on failure.
 ///
 /// Blocks while reading. Thread-safe.
 ///
-/// Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL), CORRUPT, IO,
-/// STORAGE.
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (any pointer NULL),
+/// INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+/// CORRUPT, IO, STORAGE.
 ///
 /// # Safety
 /// Every non-NULL pointer points to what its length says; `store` is live;
@@ -591,7 +603,7 @@ pub unsafe extern "C" fn rewind_store_stream_head(
 ) -> rewind_status {
     guard(|| {
         let store = store_ref(store)?;
-        let stream = required_bytes(stream, stream_len, "stream")?;
+        let stream = stream_name(stream, stream_len)?;
         let out_exists = out_ptr(out_exists, "out_exists")?;
         let out_version = out_ptr(out_version, "out_version")?;
         let out_position = out_ptr(out_position, "out_position")?;

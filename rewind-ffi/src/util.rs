@@ -4,6 +4,8 @@ use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::path::PathBuf;
 
+use rewind_core::model::{check_event_id, check_stream_name};
+
 use crate::status::{FfiError, FfiResult};
 
 /// A byte string that must be present: NULL is a NULL_PARAMETER error, even
@@ -61,6 +63,59 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8
     Ok(std::slice::from_raw_parts(ptr, len))
 }
 
+/// Applies one of the core's checks of a name or id (`check_stream_name`,
+/// `check_event_id`), naming the argument in the message.
+fn checked<'a>(
+    bytes: &'a [u8],
+    what: &str,
+    check: fn(&[u8]) -> rewind_core::Result<()>,
+) -> FfiResult<&'a [u8]> {
+    check(bytes).map_err(|e| {
+        let mut e = FfiError::from(e);
+        e.message = format!("{what}: {}", e.message);
+        e
+    })?;
+    Ok(bytes)
+}
+
+/// A stream name: present, and 1 to 255 bytes long (INVALID_ARGUMENT
+/// otherwise), as every function that takes one checks it.
+///
+/// # Safety
+/// As [`required_bytes`].
+pub(crate) unsafe fn stream_name<'a>(ptr: *const u8, len: usize) -> FfiResult<&'a [u8]> {
+    checked(
+        required_bytes(ptr, len, "stream")?,
+        "stream",
+        check_stream_name,
+    )
+}
+
+/// An event id: present, and 1 to 255 bytes long (INVALID_ARGUMENT
+/// otherwise).
+///
+/// # Safety
+/// As [`required_bytes`].
+pub(crate) unsafe fn event_id<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
+    checked(required_bytes(ptr, len, what)?, what, check_event_id)
+}
+
+/// An optional event id: NULL means absent (whatever the length); a present
+/// one is 1 to 255 bytes long (INVALID_ARGUMENT otherwise).
+///
+/// # Safety
+/// As [`required_bytes`].
+pub(crate) unsafe fn optional_event_id<'a>(
+    ptr: *const u8,
+    len: usize,
+    what: &str,
+) -> FfiResult<Option<&'a [u8]>> {
+    match optional_bytes(ptr, len, what)? {
+        Some(id) => checked(id, what, check_event_id).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// An array of `len` items; NULL is allowed only when `len` is 0.
 ///
 /// # Safety
@@ -91,7 +146,9 @@ pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> FfiResult<&'a 
     Ok(CStr::from_ptr(ptr))
 }
 
-/// A NUL-terminated file-system path.
+/// A NUL-terminated file-system path. On POSIX systems its bytes go to the
+/// operating system as they are: a path need not be UTF-8 (only empty is
+/// refused).
 ///
 /// # Safety
 /// As [`c_str`].

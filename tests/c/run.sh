@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The C ABI's test command: builds librewind (debug), checks that
-# include/rewind.h is what the pinned cbindgen generates, then compiles the
-# C tests, the C++ wrapper test and the C example with gcc/g++ (-Wall
-# -Wextra -Wpedantic -Werror) against both librewind.so and librewind.a, and
-# runs each under valgrind (no leaks, no invalid accesses).
+# include/rewind.h is what the pinned cbindgen generates, installs the
+# library into a tree of its own with scripts/install-librewind.sh (the
+# SONAME links, a librewind.a whose only global symbols are rewind_*), then
+# compiles the C tests, the C++ wrapper test and the C example with gcc/g++
+# (-Wall -Wextra -Wpedantic -Werror) against both librewind.so and
+# librewind.a from that tree, and runs each under valgrind (no leaks, no
+# invalid accesses), with no suppression file.
 #
 # Needs only gcc, g++, valgrind and the Rust toolchain. Exits non-zero on any
 # failure; the last line is "N passed, M failed" (test cases).
@@ -13,18 +16,17 @@ set -u -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-LIB_DIR=$TARGET_DIR/debug
+CARGO_OUT=$TARGET_DIR/debug
 OUT=$TARGET_DIR/c-tests
+# The install tree the programs build against.
+PREFIX=$OUT/prefix
+LIB_DIR=$PREFIX/lib
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rewind-c-run-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# The system libraries a program linked with librewind.a needs, as
-# `rustc --print native-static-libs` lists them (libzmq inside it needs
-# libstdc++).
-STATIC_LIBS="-lstdc++ -lgcc_s -lutil -lrt -lpthread -lm -ldl"
-CFLAGS="-std=c99 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Itests/c"
-CXXFLAGS="-std=c++17 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Ibindings/cpp"
+CFLAGS="-std=c99 -Wall -Wextra -Wpedantic -Werror -g -I$PREFIX/include -Itests/c"
+CXXFLAGS="-std=c++17 -Wall -Wextra -Wpedantic -Werror -g -I$PREFIX/include"
 
 passed=0
 failed=0
@@ -61,8 +63,7 @@ run_program() { # name binary [args...]
     timeout 600 "$@" >"$log" 2>&1
   else
     timeout 600 valgrind -q --error-exitcode=99 --leak-check=full \
-      --errors-for-leak-kinds=definite,indirect,possible \
-      --suppressions=tests/c/valgrind.supp "$@" >"$log" 2>&1
+      --errors-for-leak-kinds=definite,indirect,possible "$@" >"$log" 2>&1
   fi
   status=$?
   cat "$log"
@@ -96,11 +97,22 @@ for std in c++11 c++17; do
 done
 if [[ $header_ok == 1 ]]; then passed=$((passed + 1)); else fail "header compiles cleanly"; fi
 
+echo "=== installing librewind into $PREFIX"
+rm -rf "$PREFIX"
+if ! bash scripts/install-librewind.sh --keep-debug "$CARGO_OUT" "$PREFIX"; then
+  fail "scripts/install-librewind.sh"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+passed=$((passed + 1))
+# The system libraries that librewind.a needs, as rewind-static.pc lists them.
+STATIC_LIBS=$(sed -n 's/^Libs: [^ ]*librewind\.a //p' "$LIB_DIR/pkgconfig/rewind-static.pc")
+
 # libzmq for the tests' ZeroMQ clients: the one zmq-sys built (from source)
 # for this target directory; the newest build if there are several.
 ZMQ_LIB=""
 ZMQ_INCLUDE=""
-for out in $(ls -t "$LIB_DIR"/build/zmq-sys-*/output 2>/dev/null); do
+for out in $(ls -t "$CARGO_OUT"/build/zmq-sys-*/output 2>/dev/null); do
   lib=$(grep '^cargo:lib=' "$out" | cut -d= -f2-)
   inc=$(grep '^cargo:include=' "$out" | cut -d= -f2-)
   if [[ -f $lib/libzmq.a && -f $inc/zmq.h ]]; then
@@ -110,7 +122,7 @@ for out in $(ls -t "$LIB_DIR"/build/zmq-sys-*/output 2>/dev/null); do
   fi
 done
 if [[ -z $ZMQ_LIB ]]; then
-  fail "finding the libzmq.a that zmq-sys built under $LIB_DIR/build"
+  fail "finding the libzmq.a that zmq-sys built under $CARGO_OUT/build"
   echo "$passed passed, $failed failed"
   exit 1
 fi
@@ -127,13 +139,23 @@ compile() {
     # The test's own ZeroMQ client is libzmq.a, which needs libstdc++.
     if [[ -n $zmq ]]; then libs="$libs $ZMQ_LIB -lstdc++"; fi
   else
-    # librewind.a carries libzmq; the client's calls resolve to it first.
+    # librewind.a keeps its libzmq private: the test's own ZeroMQ client is
+    # a second copy, as in a program that links its own libzmq.
     libs="$LIB_DIR/librewind.a"
     if [[ -n $zmq ]]; then libs="$libs $ZMQ_LIB"; fi
     libs="$libs $STATIC_LIBS"
   fi
   # shellcheck disable=SC2086
   if ! $cc $flags "${extra[@]}" "$src" $libs -pthread -o "$bin"; then
+    return 1
+  fi
+  # A shared build asks for the SONAME; a static one for no librewind.
+  if [[ $linkage == shared ]] && ! readelf -d "$bin" | grep -q 'NEEDED.*\[librewind\.so\.0\]'; then
+    echo "$bin does not ask for librewind.so.0" >&2
+    return 1
+  fi
+  if [[ $linkage == static ]] && readelf -d "$bin" | grep -q 'NEEDED.*librewind'; then
+    echo "$bin needs a shared librewind" >&2
     return 1
   fi
   echo "$bin"

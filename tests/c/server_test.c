@@ -330,6 +330,134 @@ static void test_server_on_an_lmdb_directory(void) {
   zmq_ctx_term(ctx);
 }
 
+/* Copies the first endpoint of a comma-separated list into `buf`. */
+static void first_endpoint(const char *list, char *buf, size_t size) {
+  size_t n = strcspn(list, ",");
+  if (n >= size) n = size - 1;
+  memcpy(buf, list, n);
+  buf[n] = '\0';
+}
+
+/* The port of a "tcp://host:port" endpoint, or -1. */
+static int tcp_port(const char *endpoint) {
+  const char *colon = strrchr(endpoint, ':');
+  if (strncmp(endpoint, "tcp://", 6) != 0 || colon == NULL || colon[1] == '\0') return -1;
+  return atoi(colon + 1);
+}
+
+/* A server started on wildcard ports tells its caller which ports it got,
+ * and clients reach it there. */
+static void test_a_server_reports_the_endpoints_it_bound(void) {
+  char dir[512];
+  char ipc[600];
+  char commands[700];
+  char path[600];
+  char first[128];
+  struct stat st;
+  rewind_store *store = NULL;
+  rewind_server_options *o = NULL;
+  rewind_server *server = NULL;
+  rewind_server_state state = REWIND_SERVER_STATE_RUNNING;
+  const char *query = NULL, *streaming = NULL, *command = NULL, *publish = NULL;
+  const char *again = NULL;
+  const char *const sentinel = "untouched";
+  const char *out = sentinel;
+  struct frames f;
+  void *ctx = zmq_ctx_new();
+  void *req, *dealer;
+
+  CHECK(make_temp_dir(dir, sizeof dir) != NULL);
+  snprintf(ipc, sizeof ipc, "ipc://%s/command", dir);
+  snprintf(commands, sizeof commands, "tcp://127.0.0.1:*,%s", ipc);
+  CHECK_OK(rewind_store_open_in_memory(&store));
+  CHECK_OK(rewind_server_options_new(&o));
+  CHECK_OK(rewind_server_options_set_query_endpoints(o, "tcp://127.0.0.1:*"));
+  CHECK_OK(rewind_server_options_set_streaming_endpoints(o, ""));
+  CHECK_OK(rewind_server_options_set_command_endpoints(o, commands));
+  CHECK_OK(rewind_server_options_set_publish_endpoints(o, "tcp://127.0.0.1:*"));
+  CHECK_OK(rewind_server_start(store, o, &server));
+  if (server == NULL) goto out;
+
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, &query));
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_STREAMING, &streaming));
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_COMMAND, &command));
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_PUBLISH, &publish));
+  if (query == NULL || streaming == NULL || command == NULL || publish == NULL) {
+    CHECK(0);
+    goto stop;
+  }
+  /* Wildcard ports come back resolved; a disabled kind is "". */
+  CHECK(strncmp(query, "tcp://127.0.0.1:", 16) == 0 && strchr(query, '*') == NULL);
+  CHECK(tcp_port(query) > 0 && strchr(query, ',') == NULL);
+  CHECK(strcmp(streaming, "") == 0);
+  first_endpoint(command, first, sizeof first);
+  CHECK(tcp_port(first) > 0 && tcp_port(first) != tcp_port(query));
+  CHECK(strstr(command, ",ipc://") != NULL && strstr(command, "/command") != NULL);
+  CHECK(tcp_port(publish) > 0 && tcp_port(publish) != tcp_port(query));
+  /* The string belongs to the server and does not move. */
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, &again));
+  CHECK(again == query);
+
+  /* Clients connect where the server says. */
+  req = client_socket(ctx, ZMQ_REQ, query);
+  CHECK(req != NULL);
+  CHECK(send_strings(req, 2, "PUBLISH", "found you") == 0);
+  CHECK(recv_frames(req, &f) == 1 && FRAME_IS(f, 0, "PUBLISHED"));
+  zmq_close(req);
+  dealer = client_socket(ctx, ZMQ_DEALER, first);
+  CHECK(dealer != NULL);
+  CHECK(send_strings(dealer, 5, "", "QUERY", "default", "", "") == 0);
+  CHECK(recv_frames(dealer, &f) == 4 && FRAME_IS(f, 1, "EVENT") && FRAME_IS(f, 3, "found you"));
+  CHECK(recv_frames(dealer, &f) == 2 && FRAME_IS(f, 1, "END"));
+  zmq_close(dealer);
+  dealer = client_socket(ctx, ZMQ_DEALER, ipc);
+  CHECK(dealer != NULL);
+  CHECK(send_strings(dealer, 4, "", "PUBLISH", "s", "over ipc") == 0);
+  CHECK(recv_frames(dealer, &f) == 3 && FRAME_IS(f, 1, "PUBLISHED"));
+  zmq_close(dealer);
+
+  /* Errors write nothing. */
+  CHECK_STATUS(rewind_server_endpoints(server, 4, &out), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rewind_last_error_message(), "endpoint kind 4") != NULL);
+  CHECK_STATUS(rewind_server_endpoints(NULL, REWIND_ENDPOINT_QUERY, &out),
+               REWIND_STATUS_NULL_PARAMETER);
+  CHECK_STATUS(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, NULL),
+               REWIND_STATUS_NULL_PARAMETER);
+  CHECK(out == sentinel);
+
+stop:
+  /* The endpoints outlive the server's stop, until it is freed. */
+  CHECK_OK(rewind_server_stop(server));
+  CHECK_OK(rewind_server_wait(server, -1, &state));
+  CHECK(state == REWIND_SERVER_STATE_STOPPED);
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, &again));
+  CHECK(again == query && query != NULL && tcp_port(query) > 0);
+  rewind_server_free(server);
+  server = NULL;
+
+  /* The same from the LMDB variant, on a directory whose name is not UTF-8:
+   * the path goes to the operating system byte for byte. */
+  snprintf(path, sizeof path, "%s/data-\xe9\xff", dir);
+  CHECK_OK(rewind_server_options_set_command_endpoints(o, "tcp://127.0.0.1:*"));
+  CHECK_OK(rewind_server_start_lmdb(path, 0, o, &server));
+  if (server != NULL) {
+    CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_COMMAND, &command));
+    CHECK(tcp_port(command) > 0);
+    dealer = client_socket(ctx, ZMQ_DEALER, command);
+    CHECK(send_strings(dealer, 4, "", "PUBLISH", "s", "latin") == 0);
+    CHECK(recv_frames(dealer, &f) == 3 && FRAME_IS(f, 1, "PUBLISHED"));
+    zmq_close(dealer);
+    rewind_server_free(server);
+  }
+  CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+
+out:
+  rewind_server_options_free(o);
+  CHECK_OK(rewind_store_close(store));
+  CHECK(remove_tree(dir) == 0);
+  zmq_ctx_term(ctx);
+}
+
 static void test_start_errors(void) {
   char dir[512];
   char path[600];
@@ -431,6 +559,7 @@ int main(void) {
   RUN(test_wait_times_out_while_running);
   RUN(test_several_threads_wait_for_one_server);
   RUN(test_server_on_an_lmdb_directory);
+  RUN(test_a_server_reports_the_endpoints_it_bound);
   RUN(test_start_errors);
   return FINISH();
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "rewind.h"
@@ -312,6 +313,114 @@ static void test_visitors_borrow_without_copying(void) {
   CHECK_OK(rewind_store_close(s));
 }
 
+/* Every function that takes a stream name or an event id refuses one that
+ * is not 1 to 255 bytes long, as appends do, and writes no output. */
+static void test_names_and_ids_are_checked_everywhere(void) {
+  rewind_store *s = query_fixture();
+  rewind_events *evs = NULL;
+  rewind_events *const sentinel = (rewind_events *)&evs;
+  struct collected c;
+  uint64_t start = 42, end = 42, version = 42, position = 42;
+  bool flag = true;
+  uint8_t long_name[256];
+  const uint8_t *empty = (const uint8_t *)"";
+  size_t lengths[2];
+  size_t i;
+
+  memset(long_name, 'n', sizeof long_name);
+  lengths[0] = 0;
+  lengths[1] = 256;
+  memset(&c, 0, sizeof c);
+  evs = sentinel;
+
+#define REFUSED(call, what)                                            \
+  do {                                                                 \
+    CHECK_STATUS(call, REWIND_STATUS_INVALID_ARGUMENT);                \
+    CHECK(strstr(rewind_last_error_message(), what) != NULL);          \
+  } while (0)
+
+  for (i = 0; i < 2; i++) {
+    /* A name or id of `n` bytes: the empty string or 256 bytes. */
+    const uint8_t *bad = lengths[i] == 0 ? empty : long_name;
+    size_t n = lengths[i];
+
+    REFUSED(rewind_store_read_stream(s, bad, n, 0, SIZE_MAX, &evs), "stream name");
+    REFUSED(rewind_store_read_stream_visit(s, bad, n, 0, SIZE_MAX, collect, &c), "stream name");
+    REFUSED(rewind_store_query(s, bad, n, NULL, 0, NULL, 0, SIZE_MAX, &evs), "stream name");
+    REFUSED(rewind_store_query_visit(s, bad, n, NULL, 0, NULL, 0, SIZE_MAX, collect, &c),
+            "stream name");
+    REFUSED(rewind_store_resolve_range(s, bad, n, NULL, 0, NULL, 0, &start, &end),
+            "stream name");
+    REFUSED(rewind_store_stream_head(s, bad, n, &flag, &version, &position), "stream name");
+
+    REFUSED(rewind_store_query(s, B("s"), bad, n, NULL, 0, SIZE_MAX, &evs), "from_id");
+    REFUSED(rewind_store_query(s, B("s"), NULL, 0, bad, n, SIZE_MAX, &evs), "to_id");
+    REFUSED(rewind_store_query(s, B("s"), B("e1"), bad, n, SIZE_MAX, &evs), "to_id");
+    REFUSED(rewind_store_query_visit(s, B("s"), bad, n, NULL, 0, SIZE_MAX, collect, &c),
+            "from_id");
+    REFUSED(rewind_store_query_visit(s, B("s"), NULL, 0, bad, n, SIZE_MAX, collect, &c),
+            "to_id");
+    REFUSED(rewind_store_resolve_range(s, B("s"), bad, n, NULL, 0, &start, &end), "from_id");
+    REFUSED(rewind_store_resolve_range(s, B("s"), NULL, 0, bad, n, &start, &end), "to_id");
+    REFUSED(rewind_store_get(s, bad, n, &evs), "event id");
+    REFUSED(rewind_store_contains(s, bad, n, &flag), "event id");
+    /* The message says how long it was. */
+    CHECK(strstr(rewind_last_error_message(), n == 0 ? "not 0" : "not 256") != NULL);
+  }
+#undef REFUSED
+
+  CHECK(evs == sentinel && c.count == 0 && flag);
+  CHECK(start == 42 && end == 42 && version == 42 && position == 42);
+
+  /* The longest name and id are fine: an empty stream, an unknown id. */
+  CHECK_OK(rewind_store_read_stream(s, long_name, 255, 0, SIZE_MAX, &evs));
+  CHECK(rewind_events_count(evs) == 0);
+  rewind_events_free(evs);
+  CHECK_OK(rewind_store_contains(s, long_name, 255, &flag));
+  CHECK(!flag);
+  CHECK_OK(rewind_store_stream_head(s, long_name, 255, &flag, &version, &position));
+  CHECK(!flag);
+  CHECK_STATUS(rewind_store_query(s, B("s"), long_name, 255, NULL, 0, SIZE_MAX, &evs),
+               REWIND_STATUS_UNKNOWN_ID);
+  CHECK_OK(rewind_store_close(s));
+}
+
+/* A path goes to the operating system byte for byte: one that is not UTF-8
+ * opens, and names the directory with exactly those bytes. */
+static void test_a_path_that_is_not_utf8(void) {
+  char dir[512];
+  char path[600];
+  struct stat st;
+  rewind_store *s = NULL;
+  rewind_events *evs = NULL;
+
+  CHECK(make_temp_dir(dir, sizeof dir) != NULL);
+  /* "store-\xe9\xff": Latin-1 e-acute, then a byte UTF-8 never has. */
+  snprintf(path, sizeof path, "%s/store-\xe9\xff", dir);
+  CHECK_OK(rewind_store_open_lmdb(path, 0, 0, false, &s));
+  CHECK_OK(append1(s, "latin", "l-0", "caf\xe9", REWIND_EXPECTED_NO_STREAM, 0));
+  CHECK_OK(rewind_store_close(s));
+  CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+  snprintf(path, sizeof path, "%s/store-\xe9\xff/data.mdb", dir);
+  CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode));
+
+  s = NULL;
+  snprintf(path, sizeof path, "%s/store-\xe9\xff", dir);
+  CHECK_OK(rewind_store_open_lmdb(path, 0, 0, true, &s));
+  CHECK_OK(rewind_store_get(s, B("l-0"), &evs));
+  CHECK(rewind_events_count(evs) == 1);
+  CHECK(BYTES_EQ(rewind_events_at(evs, 0)->data, rewind_events_at(evs, 0)->data_len,
+                 "caf\xe9"));
+  rewind_events_free(evs);
+  CHECK_OK(rewind_store_close(s));
+
+  /* Errors about such a path still come as a message of valid text. */
+  snprintf(path, sizeof path, "%s/missing-\xff", dir);
+  CHECK(rewind_store_open_lmdb(path, 0, 0, true, &s) != REWIND_STATUS_OK);
+  CHECK(strlen(rewind_last_error_message()) > 0);
+  CHECK(remove_tree(dir) == 0);
+}
+
 static void test_lmdb_round_trip_and_read_only(void) {
   char dir[512];
   rewind_store *s = NULL;
@@ -591,6 +700,8 @@ int main(void) {
   RUN(test_duplicate_ids_fail_the_whole_append);
   RUN(test_range_queries);
   RUN(test_visitors_borrow_without_copying);
+  RUN(test_names_and_ids_are_checked_everywhere);
+  RUN(test_a_path_that_is_not_utf8);
   RUN(test_lmdb_round_trip_and_read_only);
   RUN(test_storage_full_is_reported);
   RUN(test_open_errors);

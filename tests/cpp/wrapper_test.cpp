@@ -166,6 +166,19 @@ void expected_versions_and_errors() {
   CHECK_THROWS(store.query("s", "nope"), REWIND_STATUS_UNKNOWN_ID);
   CHECK_THROWS(store.query("t", "id-d"), REWIND_STATUS_ID_NOT_IN_STREAM);
   CHECK(store.read_stream("s").size() == 4);
+
+  // Names and ids of 0 or 256 bytes are refused by reads as by appends, an
+  // empty view included.
+  const std::string long_name(256, 'n');
+  CHECK_THROWS(store.read_stream(""), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.read_stream(std::string_view()), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.read_stream(long_name), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.stream_head(""), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.query("s", ""), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.query("s", std::nullopt, long_name), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.get(""), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK_THROWS(store.contains(long_name), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK(!store.contains(std::string(255, 'i')));
 }
 
 void queries_and_visitors() {
@@ -359,6 +372,35 @@ void server_errors_are_exceptions() {
   CHECK(server.wait() == Rewind::ServerState::Stopped);
 }
 
+// On wildcard ports, the server tells where it listens.
+void server_reports_its_endpoints() {
+  Context ctx;
+  Rewind::Store store = Rewind::Store::in_memory();
+  Rewind::ServerOptions opts;
+  opts.query_endpoints("tcp://127.0.0.1:*")
+      .streaming_endpoints("")
+      .command_endpoints("tcp://127.0.0.1:*")
+      .publish_endpoints("");
+  Rewind::Server server = Rewind::Server::start(store, opts);
+  std::string query = server.endpoints(Rewind::EndpointKind::Query);
+  std::string command = server.endpoints(Rewind::EndpointKind::Command);
+  CHECK(query.rfind("tcp://127.0.0.1:", 0) == 0 && query.find('*') == std::string::npos);
+  CHECK(command.rfind("tcp://127.0.0.1:", 0) == 0 && command != query);
+  CHECK(server.endpoints(Rewind::EndpointKind::Streaming).empty());
+  CHECK(server.endpoints(Rewind::EndpointKind::Publish).empty());
+  CHECK_THROWS(server.endpoints(static_cast<Rewind::EndpointKind>(9)),
+               REWIND_STATUS_INVALID_ARGUMENT);
+
+  Socket req(ctx.ctx, ZMQ_REQ, query);
+  send_message(req.s, {"PUBLISH", "found"});
+  CHECK((recv_message(req.s) == Frames{{"PUBLISHED"}}));
+  Socket dealer(ctx.ctx, ZMQ_DEALER, command);
+  send_message(dealer.s, {"", "QUERY", "default", "", ""});
+  Frames r = recv_message(dealer.s);
+  CHECK(r.size() == 4 && r[1] == "EVENT" && r[3] == "found");
+  CHECK((recv_message(dealer.s) == Frames{{"", "END"}}));
+}
+
 void server_on_an_lmdb_directory() {
   TempDir dir;
   Context ctx;
@@ -393,6 +435,7 @@ int main() {
   run("handles_move_and_are_shared_by_threads", handles_move_and_are_shared_by_threads);
   run("server_over_both_protocols", server_over_both_protocols);
   run("server_errors_are_exceptions", server_errors_are_exceptions);
+  run("server_reports_its_endpoints", server_reports_its_endpoints);
   run("server_on_an_lmdb_directory", server_on_an_lmdb_directory);
   std::cout << "cases: " << passed << " passed, " << failed << " failed" << std::endl;
   return failed == 0 ? 0 : 1;
