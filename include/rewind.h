@@ -397,6 +397,12 @@ typedef uint32_t rewind_endpoint_kind;
  */
 #define REWIND_ENDPOINT_PUBLISH 3
 
+/**
+ * The metrics endpoint, as `HOST:PORT` (HTTP, `GET /metrics`); `""` when
+ * the server serves no metrics.
+ */
+#define REWIND_ENDPOINT_METRICS 4
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1011,6 +1017,24 @@ rewind_status rewind_server_options_set_zmq_io_threads(struct rewind_server_opti
 rewind_status rewind_server_options_set_exit_codeword(struct rewind_server_options *options,
                                                       const uint8_t *codeword,
                                                       size_t len);
+
+/**
+ * Sets the address of the metrics endpoint: the server serves its metrics
+ * in the Prometheus text format over HTTP at `http://ADDRESS/metrics`.
+ * `address` is a NUL-terminated `HOST:PORT` (port 0 picks a free one; see
+ * `rewind_server_endpoints` with `REWIND_ENDPOINT_METRICS`), borrowed for
+ * the call; `""` (the default) serves no metrics. The address is bound
+ * when the server starts (BIND when it cannot be). Does not block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; `address` is NULL or NUL-terminated.
+ */
+rewind_status rewind_server_options_set_metrics_address(struct rewind_server_options *options,
+                                                        const char *address);
 
 /**
  * Sets the largest request accepted, all frames together, in bytes

@@ -475,6 +475,7 @@ enum class EndpointKind : uint32_t {
   Streaming = REWIND_ENDPOINT_STREAMING,  ///< v1 streaming (PUB)
   Command = REWIND_ENDPOINT_COMMAND,      ///< v2 command (DEALER clients)
   Publish = REWIND_ENDPOINT_PUBLISH,      ///< v2 publish (PUB)
+  Metrics = REWIND_ENDPOINT_METRICS,      ///< metrics (HTTP, HOST:PORT)
 };
 
 /// The server's options: the embedded default, changed by the setters
@@ -501,6 +502,11 @@ class ServerOptions {
   }
   ServerOptions &publish_endpoints(const std::string &eps) {
     detail::check(rewind_server_options_set_publish_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  /// Serve Prometheus metrics at http://HOST:PORT/metrics; "" serves none.
+  ServerOptions &metrics_address(const std::string &address) {
+    detail::check(rewind_server_options_set_metrics_address(p_.get(), address.c_str()));
     return *this;
   }
   ServerOptions &zmq_io_threads(int32_t n) {

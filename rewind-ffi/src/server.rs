@@ -38,7 +38,7 @@ pub struct rewind_server {
     stop: StopHandle,
     /// The endpoints as bound, one comma-separated list per
     /// `REWIND_ENDPOINT_` kind, in the order of their numbers.
-    endpoints: [CString; 4],
+    endpoints: [CString; 5],
     /// The running server, until a wait has seen it stop and joined it.
     running: RwLock<Option<Service>>,
     /// How the server ended, once it has.
@@ -69,6 +69,9 @@ pub const REWIND_ENDPOINT_STREAMING: rewind_endpoint_kind = 1;
 pub const REWIND_ENDPOINT_COMMAND: rewind_endpoint_kind = 2;
 /// The v2 publish endpoints (PUB: stream, id, data).
 pub const REWIND_ENDPOINT_PUBLISH: rewind_endpoint_kind = 3;
+/// The metrics endpoint, as `HOST:PORT` (HTTP, `GET /metrics`); `""` when
+/// the server serves no metrics.
+pub const REWIND_ENDPOINT_METRICS: rewind_endpoint_kind = 4;
 
 unsafe fn options_mut<'a>(options: *mut rewind_server_options) -> FfiResult<&'a mut ServerOptions> {
     options
@@ -253,6 +256,35 @@ pub unsafe extern "C" fn rewind_server_options_set_exit_codeword(
     })
 }
 
+/// Sets the address of the metrics endpoint: the server serves its metrics
+/// in the Prometheus text format over HTTP at `http://ADDRESS/metrics`.
+/// `address` is a NUL-terminated `HOST:PORT` (port 0 picks a free one; see
+/// `rewind_server_endpoints` with `REWIND_ENDPOINT_METRICS`), borrowed for
+/// the call; `""` (the default) serves no metrics. The address is bound
+/// when the server starts (BIND when it cannot be). Does not block.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+///
+/// Not synchronized: no other thread may use `options` during the call.
+///
+/// # Safety
+/// `options` is NULL or live; `address` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_options_set_metrics_address(
+    options: *mut rewind_server_options,
+    address: *const c_char,
+) -> rewind_status {
+    guard(|| {
+        let options = options_mut(options)?;
+        let text = c_str(address, "address")?
+            .to_str()
+            .map_err(|_| FfiError::invalid("the metrics address is not valid UTF-8"))?
+            .trim();
+        options.metrics_address = (!text.is_empty()).then(|| text.to_string());
+        Ok(())
+    })
+}
+
 /// Sets the largest request accepted, all frames together, in bytes
 /// (default 16 MiB); a larger request gets an ERROR reply. 0 makes the start
 /// fail with INVALID_ARGUMENT. Does not block.
@@ -307,6 +339,7 @@ fn boxed(server: Service) -> Box<rewind_server> {
         list(&bound.streaming_endpoints),
         list(&bound.command_endpoints),
         list(&bound.publish_endpoints),
+        list(bound.metrics_address.as_slice()),
     ];
     Box::new(rewind_server {
         stop: server.stop_handle(),

@@ -4,8 +4,12 @@
  * SPDX-License-Identifier: MIT OR Apache-2.0 */
 #define _XOPEN_SOURCE 700
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -417,8 +421,11 @@ static void test_a_server_reports_the_endpoints_it_bound(void) {
   zmq_close(dealer);
 
   /* Errors write nothing. */
-  CHECK_STATUS(rewind_server_endpoints(server, 4, &out), REWIND_STATUS_INVALID_ARGUMENT);
-  CHECK(strstr(rewind_last_error_message(), "endpoint kind 4") != NULL);
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_METRICS, &out));
+  CHECK(out != NULL && strcmp(out, "") == 0); /* no metrics unless asked */
+  out = sentinel;
+  CHECK_STATUS(rewind_server_endpoints(server, 5, &out), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rewind_last_error_message(), "endpoint kind 5") != NULL);
   CHECK_STATUS(rewind_server_endpoints(NULL, REWIND_ENDPOINT_QUERY, &out),
                REWIND_STATUS_NULL_PARAMETER);
   CHECK_STATUS(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, NULL),
@@ -553,6 +560,70 @@ static void test_start_errors(void) {
   CHECK(remove_tree(dir) == 0);
 }
 
+/* GET /metrics from HOST:PORT; the reply (headers and body) into buf. */
+static int http_get_metrics(const char *address, char *buf, size_t size) {
+  char host[64];
+  const char *colon = strrchr(address, ':');
+  struct sockaddr_in sa;
+  size_t len = 0;
+  ssize_t n;
+  int fd;
+  const char *request = "GET /metrics HTTP/1.1\r\nHost: rewind\r\n\r\n";
+  if (colon == NULL || (size_t)(colon - address) >= sizeof host) return -1;
+  memcpy(host, address, (size_t)(colon - address));
+  host[colon - address] = '\0';
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)atoi(colon + 1));
+  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return -1;
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
+    close(fd);
+    return -1;
+  }
+  while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0) len += (size_t)n;
+  buf[len] = '\0';
+  close(fd);
+  return 0;
+}
+
+static void test_a_server_serves_metrics_when_asked(void) {
+  rewind_store *store = NULL;
+  rewind_server_options *o = NULL;
+  rewind_server *server = NULL;
+  const char *address = NULL;
+  static char reply[65536];
+  rewind_new_event event = {NULL, 0, (const uint8_t *)"counted", 7};
+
+  CHECK_OK(rewind_store_open_in_memory(&store));
+  CHECK_OK(rewind_server_options_new(&o));
+  CHECK_OK(rewind_server_options_set_query_endpoints(o, "tcp://127.0.0.1:*"));
+  CHECK_OK(rewind_server_options_set_streaming_endpoints(o, ""));
+  CHECK_OK(rewind_server_options_set_command_endpoints(o, ""));
+  CHECK_OK(rewind_server_options_set_publish_endpoints(o, ""));
+  CHECK_STATUS(rewind_server_options_set_metrics_address(NULL, "x"), REWIND_STATUS_NULL_PARAMETER);
+  CHECK_OK(rewind_server_options_set_metrics_address(o, "127.0.0.1:0"));
+  CHECK_OK(rewind_server_start(store, o, &server));
+  if (server == NULL) goto out;
+  CHECK_OK(rewind_store_append(store, B("counted"), &event, 1, REWIND_EXPECTED_ANY, 0, NULL));
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_METRICS, &address));
+  CHECK(address != NULL && strncmp(address, "127.0.0.1:", 10) == 0 && strcmp(address, "127.0.0.1:0") != 0);
+  if (address != NULL && http_get_metrics(address, reply, sizeof reply) == 0) {
+    CHECK(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(reply, "\nrewind_appends_total 1\n") != NULL);
+    CHECK(strstr(reply, "\nrewind_events 1\n") != NULL);
+  } else {
+    CHECK(0);
+  }
+  CHECK_OK(rewind_server_stop(server));
+  rewind_server_free(server);
+out:
+  rewind_server_options_free(o);
+  CHECK_OK(rewind_store_close(store));
+}
+
 int main(void) {
   RUN(test_both_protocols_share_the_store);
   RUN(test_exit_codeword_stops_the_server);
@@ -560,6 +631,7 @@ int main(void) {
   RUN(test_several_threads_wait_for_one_server);
   RUN(test_server_on_an_lmdb_directory);
   RUN(test_a_server_reports_the_endpoints_it_bound);
+  RUN(test_a_server_serves_metrics_when_asked);
   RUN(test_start_errors);
   return FINISH();
 }

@@ -380,9 +380,12 @@ void server_reports_its_endpoints() {
   opts.query_endpoints("tcp://127.0.0.1:*")
       .streaming_endpoints("")
       .command_endpoints("tcp://127.0.0.1:*")
-      .publish_endpoints("");
+      .publish_endpoints("")
+      .metrics_address("127.0.0.1:0");
   Rewind::Server server = Rewind::Server::start(store, opts);
   std::string query = server.endpoints(Rewind::EndpointKind::Query);
+  std::string metrics = server.endpoints(Rewind::EndpointKind::Metrics);
+  CHECK(metrics.rfind("127.0.0.1:", 0) == 0 && metrics != "127.0.0.1:0");
   std::string command = server.endpoints(Rewind::EndpointKind::Command);
   CHECK(query.rfind("tcp://127.0.0.1:", 0) == 0 && query.find('*') == std::string::npos);
   CHECK(command.rfind("tcp://127.0.0.1:", 0) == 0 && command != query);
