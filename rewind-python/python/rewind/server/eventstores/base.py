@@ -53,6 +53,15 @@ class EventStore(object):
     class EventKeyDoesNotExistError(EventStoreError):
         """Raised when querying with a key that is not in the store."""
 
+    @staticmethod
+    def from_config(*args: Any, **options: Any) -> "EventStore":
+        """Build the store from a section of the configuration file; called
+        as `from_config(config, **options)` with the whole configuration and
+        the section's options (all but `class`). A store class implements it
+        as a static method; the signature here lets it name the parameters
+        as it likes."""
+        raise NotImplementedError("Should be implemented by subclass.")
+
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event under `key` (a `str`); `event` is its data (`bytes`)."""
         raise NotImplementedError("Should be implemented by subclass.")
@@ -76,7 +85,8 @@ class EventStore(object):
         raise NotImplementedError("Should be implemented by subclass.")
 
     def close(self) -> None:
-        """Close the store. May be overridden if necessary."""
+        """Close the store. May be overridden if necessary; here it does
+        nothing."""
 
 
 def key_arg(key: Any, what: str = "key") -> str:
