@@ -10,7 +10,7 @@ bytes, or a `str` stored as UTF-8).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 #: The logger of every event store (the records keep the name they had when
 #: the stores were one module).
@@ -68,7 +68,7 @@ class EventStore(object):
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterable[EventTuple]:
+    ) -> Sequence[EventTuple]:
         """Query for events, in the order they were added.
 
         from_ -- return events added after the event `from_` (exclusive);
@@ -76,7 +76,11 @@ class EventStore(object):
         to    -- return events up to and including the event `to`; None: up
                  to the last event.
 
-        Returns an iterable of `(key, event)` tuples.
+        Returns a sequence of `(key, event)` tuples, read when this is
+        called: it has a `len()`, may be iterated over any number of times,
+        and stays valid after the store is closed. Raises
+        `EventKeyDoesNotExistError` for an unknown `from_` or `to`, and
+        `EventOrderError` when `from_` was added after `to`.
         """
         raise NotImplementedError("Should be implemented by subclass.")
 
