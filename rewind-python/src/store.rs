@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use rewind_core::lmdb::LmdbOptions;
 use rewind_core::{Event, NewEvent, Store, StoreOptions};
 
@@ -230,6 +230,52 @@ impl PyStore {
             Some(range.end),
             chunk_size,
         ))
+    }
+
+    /// The events `query` would iterate over, read at once into a list of
+    /// `(id, data)` pairs, each id a `str` (UTF-8; bytes that are not are
+    /// kept as surrogate escapes): what the event stores of
+    /// `rewind.server.eventstores` return from `get_events`. The range is
+    /// checked as `query` checks it; the events are read a chunk at a time
+    /// with the GIL released.
+    #[pyo3(name = "_query_pairs", signature = (stream, from_id = None, to_id = None))]
+    fn query_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        stream: &Bound<'py, PyAny>,
+        from_id: Option<&Bound<'py, PyAny>>,
+        to_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        const CHUNK: u64 = 4096;
+        let stream = bytes_arg(stream, "stream")?;
+        let from = opt_bytes_arg(from_id, "from_id")?;
+        let to = opt_bytes_arg(to_id, "to_id")?;
+        let store = &self.store;
+        let range = py
+            .detach(|| store.resolve_range(&stream, from.as_deref(), to.as_deref()))
+            .py_err()?;
+        let pairs = PyList::empty(py);
+        let mut next = range.start;
+        while next < range.end {
+            let limit = usize::try_from((range.end - next).min(CHUNK)).unwrap_or(usize::MAX);
+            let events = py
+                .detach(|| store.read_stream_vec(&stream, next, limit))
+                .py_err()?;
+            let Some(last) = events.last() else { break };
+            next = last.version + 1;
+            for e in &events {
+                let id = match std::str::from_utf8(&e.id) {
+                    Ok(text) => PyString::new(py, text),
+                    Err(_) => PyString::from_encoded_object(
+                        PyBytes::new(py, &e.id).as_any(),
+                        Some(c"utf-8"),
+                        Some(c"surrogateescape"),
+                    )?,
+                };
+                pairs.append((id, PyBytes::new(py, &e.data)))?;
+            }
+        }
+        Ok(pairs)
     }
 
     /// The event with this id, or `None`.

@@ -169,11 +169,13 @@ def test_arbitrary_binary_data(estore: EventStore, size: int) -> None:
     assert list(estore.get_events()) == [("bin", data), ("text", "åäö \u2603".encode())]
 
 
-def test_get_events_checks_at_once_and_reads_lazily(estore: EventStore) -> None:
+def test_get_events_reads_a_list_at_once(estore: EventStore) -> None:
     items = _populate(estore, 5)
     events = estore.get_events()
-    assert iter(events) is not None
-    assert next(iter(events)) == items[0]
+    assert isinstance(events, list)
+    assert len(events) == 5 and events[0] == items[0] and events[-1] == items[-1]
+    estore.add_event("later", b"not in the earlier result")
+    assert list(events) == list(events) == items
 
 
 # Persistence: reopening a file store.
@@ -363,8 +365,9 @@ def test_rotation_writes_numbered_files_and_checksums(tmp_path: Path) -> None:
     assert list(store.get_events("a", "b")) == [("b", b"2")]
     assert list(store.get_events("a")) == [("b", b"2"), ("c", b"3")]
     assert list(store.get_events(None, "b")) == [("a", b"1"), ("b", b"2")]
-    # key_exists looks at the current file only, as in the original.
-    assert store.key_exists("c") and not store.key_exists("a")
+    # key_exists looks in every file, the older ones too.
+    assert store.key_exists("c") and store.key_exists("b") and store.key_exists("a")
+    assert not store.key_exists("d")
     store.close()
     assert sorted(os.listdir(dirpath)) == ["appendlog.0", "appendlog.1", "appendlog.2", "checksums.md5"]
     sums = dict(line.split(" ") for line in (dirpath / "checksums.md5").read_text().splitlines())

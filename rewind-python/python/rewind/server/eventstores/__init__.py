@@ -6,7 +6,11 @@ Every event store derives from `EventStore` and has the same four methods:
 static method that builds it from a section of the configuration file.
 
 The stores hold one sequence of events, each a key (a `str`, unique in the
-store) and its data (`bytes`), in the order they were added.
+store) and its data (`bytes`), in the order they were added. `get_events`
+returns them as a list of `(key, event)` pairs read when it is called: it
+has a `len()`, may be iterated over many times, and stays valid after the
+store is closed. `EventStore` itself only documents the methods: they (and
+its `from_config`) raise `NotImplementedError`, and its `close` does nothing.
 
 - `LMDBEventStore` and `InMemoryEventStore` are the Rewind storage engine
   (the store's default stream).

@@ -10,7 +10,7 @@ bytes, or a `str` stored as UTF-8).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 #: The logger of every event store (the records keep the name they had when
 #: the stores were one module).
@@ -53,13 +53,22 @@ class EventStore(object):
     class EventKeyDoesNotExistError(EventStoreError):
         """Raised when querying with a key that is not in the store."""
 
+    @staticmethod
+    def from_config(*args: Any, **options: Any) -> "EventStore":
+        """Build the store from a section of the configuration file; called
+        as `from_config(config, **options)` with the whole configuration and
+        the section's options (all but `class`). A store class implements it
+        as a static method; the signature here lets it name the parameters
+        as it likes."""
+        raise NotImplementedError("Should be implemented by subclass.")
+
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event under `key` (a `str`); `event` is its data (`bytes`)."""
         raise NotImplementedError("Should be implemented by subclass.")
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterable[EventTuple]:
+    ) -> Sequence[EventTuple]:
         """Query for events, in the order they were added.
 
         from_ -- return events added after the event `from_` (exclusive);
@@ -67,7 +76,11 @@ class EventStore(object):
         to    -- return events up to and including the event `to`; None: up
                  to the last event.
 
-        Returns an iterable of `(key, event)` tuples.
+        Returns a sequence of `(key, event)` tuples, read when this is
+        called: it has a `len()`, may be iterated over any number of times,
+        and stays valid after the store is closed. Raises
+        `EventKeyDoesNotExistError` for an unknown `from_` or `to`, and
+        `EventOrderError` when `from_` was added after `to`.
         """
         raise NotImplementedError("Should be implemented by subclass.")
 
@@ -76,7 +89,8 @@ class EventStore(object):
         raise NotImplementedError("Should be implemented by subclass.")
 
     def close(self) -> None:
-        """Close the store. May be overridden if necessary."""
+        """Close the store. May be overridden if necessary; here it does
+        nothing."""
 
 
 def key_arg(key: Any, what: str = "key") -> str:

@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import os
 import threading
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from rewind.server._storeconfig import check_config_options
 from rewind.server.eventstores._checksums import check_checksum, save_checksum
@@ -136,11 +136,10 @@ class LogEventStore(EventStore):
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterator[EventTuple]:
-        """Query a slice of the events, in the order they were added.
-
-        The range is checked at once; the file is then read lazily.
-        """
+    ) -> List[EventTuple]:
+        """Query a slice of the events, in the order they were added: a list
+        of `(key, event)` pairs, read from the file at once (it stays valid
+        after the store is closed)."""
         from_ = optional_key(from_, "from_")
         to = optional_key(to, "to")
         with self._lock:
@@ -157,12 +156,13 @@ class LogEventStore(EventStore):
                 end = len(self._keys)
             if start > end:
                 raise EventOrderError("'to' happened chronologically before 'from_'.")
-            offset = self._offsets[start] if start < end else 0
-        return self._records(offset, end - start)
+            if start == end:
+                return []
+            return self._records(self._offsets[start], end - start)
 
-    def _records(self, offset: int, count: int) -> Iterator[EventTuple]:
-        if count <= 0:
-            return
+    def _records(self, offset: int, count: int) -> List[EventTuple]:
+        """The `count` events whose records start at byte `offset`."""
+        events: List[EventTuple] = []
         with open(self._path, "rb") as f:
             f.seek(offset)
             key: Optional[str] = None
@@ -171,16 +171,16 @@ class LogEventStore(EventStore):
                 line = line.rstrip(b"\r\n")
                 if b"\t" in line:
                     if key is not None:
-                        yield key, self._decode(key, pieces)
-                        count -= 1
-                        if count == 0:
-                            return
+                        events.append((key, self._decode(key, pieces)))
+                        if len(events) == count:
+                            return events
                     rawkey, encoded = line.split(b"\t", 1)
                     key, pieces = rawkey.decode("utf-8"), [encoded]
                 elif key is not None:
                     pieces.append(line)
-            if key is not None and count > 0:
-                yield key, self._decode(key, pieces)
+            if key is not None and len(events) < count:
+                events.append((key, self._decode(key, pieces)))
+        return events
 
     def _decode(self, key: str, pieces: List[bytes]) -> bytes:
         try:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, Optional, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 from rewind import _native
 from rewind.server._storeconfig import ConfigurationError, check_config_options
@@ -56,19 +56,17 @@ class _NativeEventStore(EventStore):
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterator[EventTuple]:
-        """Query a slice of the events, in the order they were added.
-
-        The range is checked at once (`EventKeyDoesNotExistError`,
-        `EventOrderError`); the events are then read lazily, a chunk at a
-        time.
-        """
+    ) -> List[EventTuple]:
+        """Query a slice of the events, in the order they were added: a list
+        of `(key, event)` pairs, read at once (it stays valid after the store
+        is closed)."""
         from_ = optional_key(from_, "from_")
         to = optional_key(to, "to")
         try:
-            events = self._store.query(self._stream, from_, to)
+            return self._store._query_pairs(self._stream, from_, to)
         except _native.UnknownIdError as e:
-            which = "from_" if from_ is not None and e.id == from_.encode() else "to"
+            unknown_from = from_ is not None and e.id == from_.encode("utf-8", "surrogateescape")
+            which = "from_" if unknown_from else "to"
             raise EventStore.EventKeyDoesNotExistError(
                 "{0}={1}".format(which, from_ if which == "from_" else to)
             ) from None
@@ -76,9 +74,6 @@ class _NativeEventStore(EventStore):
             raise EventOrderError(
                 "'From' event came after 'To'. Keys: ({0}, {1})".format(from_, to)
             ) from None
-        return (
-            (e.id.decode("utf-8", "surrogateescape"), e.data) for e in events
-        )
 
     def key_exists(self, key: str) -> bool:
         """Whether an event with this key was added."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 from rewind.server._storeconfig import check_config_options
 from rewind.server.eventstores._checksums import check_checksum, file_md5, save_checksum
@@ -21,8 +21,15 @@ from rewind.server.eventstores.base import (
     optional_key,
 )
 
-#: How many events are read at a time while iterating.
-_READ_CHUNK = 512
+
+def _event_bytes(value: Union[str, bytes, None]) -> bytes:
+    """An event as read from the table: text (as the original stored
+    events) is UTF-8, a blob is the bytes themselves."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if value is None:
+        return b""
+    return bytes(value)
 
 
 class SQLiteEventStore(EventStore):
@@ -122,11 +129,10 @@ class SQLiteEventStore(EventStore):
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterator[EventTuple]:
-        """Query a slice of the events, in the order they were added.
-
-        The range is checked at once; rows are then read a chunk at a time.
-        """
+    ) -> List[EventTuple]:
+        """Query a slice of the events, in the order they were added: a list
+        of `(key, event)` pairs, read in one query (it stays valid after the
+        store is closed)."""
         from_ = optional_key(from_, "from_")
         to = optional_key(to, "to")
         with self._lock:
@@ -137,34 +143,23 @@ class SQLiteEventStore(EventStore):
                 if fromid is None:
                     raise EventStore.EventKeyDoesNotExistError("from_={0}".format(from_))
                 low = fromid
-            if to is not None:
+            if to is None:
+                rows = conn.execute(
+                    "SELECT uuid, event FROM events WHERE eventid > ? ORDER BY eventid",
+                    (low,),
+                )
+            else:
                 toid = self._eventid(to)
                 if toid is None:
                     raise EventStore.EventKeyDoesNotExistError("to={0}".format(to))
-                high = toid
-            else:
-                high = conn.execute("SELECT MAX(eventid) FROM events").fetchone()[0] or 0
-            if from_ is not None and to is not None and low > high:
-                raise EventOrderError("'to' happened chronologically before 'from_'.")
-        return self._rows(low, high)
-
-    def _rows(self, after: int, last: int) -> Iterator[EventTuple]:
-        while after < last:
-            with self._lock:
-                rows = self._conn().execute(
-                    "SELECT eventid, uuid, event FROM events"
-                    " WHERE eventid > ? AND eventid <= ? ORDER BY eventid LIMIT ?",
-                    (after, last, _READ_CHUNK),
-                ).fetchall()
-            if not rows:
-                return
-            for eventid, key, value in rows:
-                if isinstance(value, str):
-                    value = value.encode("utf-8")
-                elif value is None:
-                    value = b""
-                yield key, bytes(value)
-            after = rows[-1][0]
+                if from_ is not None and low > toid:
+                    raise EventOrderError("'to' happened chronologically before 'from_'.")
+                rows = conn.execute(
+                    "SELECT uuid, event FROM events"
+                    " WHERE eventid > ? AND eventid <= ? ORDER BY eventid",
+                    (low, toid),
+                )
+            return [(key, _event_bytes(value)) for key, value in rows]
 
     def key_exists(self, key: str) -> bool:
         """Whether an event with this key was added."""

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+import threading
+from typing import Any, Iterable, List, Optional, Tuple
 
 from rewind.server._storeconfig import (
     ConfigurationError,
@@ -24,8 +25,14 @@ from rewind.server.eventstores.rotated import RotatedEventStore
 
 class SyncedRotationEventStores(EventStore):
     """Writes every event to several `RotatedEventStore`s and rotates them
-    together every `events_per_batch` events; queries are answered by the
-    first of them."""
+    together every `events_per_batch` events; queries and `key_exists` are
+    answered by the first of them, from all of its batches.
+
+    Built again over the same directories (after `close`, or in a new
+    process), it holds the same events and continues in the last batch of
+    each store; the count of events towards the next rotation starts again
+    at zero, as in the original.
+    """
 
     def __init__(self, events_per_batch: int = 25000) -> None:
         if isinstance(events_per_batch, bool) or not isinstance(events_per_batch, int):
@@ -35,6 +42,9 @@ class SyncedRotationEventStores(EventStore):
         self.events_per_batch = events_per_batch
         self.count = 0
         self.stores: List[RotatedEventStore] = []
+        # Writers take it: the check of a key, the rotation and the writes
+        # to every store are one step.
+        self._lock = threading.RLock()
 
     @staticmethod
     def from_config(config: Any, **options: Any) -> "SyncedRotationEventStores":
@@ -72,9 +82,10 @@ class SyncedRotationEventStores(EventStore):
 
     def add_rotated_store(self, rotated_store: RotatedEventStore) -> None:
         """Add a store that is to be written and rotated with the others."""
-        if self.count != 0:
-            raise ValueError("Must not have written before adding additional estores")
-        self.stores.append(rotated_store)
+        with self._lock:
+            if self.count != 0:
+                raise ValueError("Must not have written before adding additional estores")
+            self.stores.append(rotated_store)
 
     def _rotate_files_if_needed(self) -> None:
         if self.count >= self.events_per_batch:
@@ -90,12 +101,13 @@ class SyncedRotationEventStores(EventStore):
     def add_event(self, key: str, event: bytes) -> None:
         """Add an event to every store, rotating them first when the batch is
         full."""
-        if self.key_exists(key):
-            raise already_exists(key)
-        self._rotate_files_if_needed()
-        for store in self.stores:
-            store.add_event(key, event)
-        self.count += 1
+        with self._lock:
+            if self.key_exists(key):
+                raise already_exists(key)
+            self._rotate_files_if_needed()
+            for store in self.stores:
+                store.add_event(key, event)
+            self.count += 1
 
     def add_events(self, events: Iterable[Tuple[str, bytes]]) -> None:
         """Add several `(key, event)` pairs to every store, each store taking
@@ -111,11 +123,12 @@ class SyncedRotationEventStores(EventStore):
         pairs = event_pairs(events)
         if not pairs:
             return
-        check_new_keys(pairs, self.key_exists)
-        self._rotate_files_if_needed()
-        for store in self.stores:
-            add_all(store, pairs)
-        self.count += len(pairs)
+        with self._lock:
+            check_new_keys(pairs, self.key_exists)
+            self._rotate_files_if_needed()
+            for store in self.stores:
+                add_all(store, pairs)
+            self.count += len(pairs)
 
     def _first(self) -> RotatedEventStore:
         if not self.stores:
@@ -123,17 +136,21 @@ class SyncedRotationEventStores(EventStore):
         return self.stores[0]
 
     def key_exists(self, key: str) -> bool:
-        """Whether the key is in the current batch of the first store."""
+        """Whether the key was added, to any batch (asks the first store)."""
         return self._first().key_exists(key)
 
     def get_events(
         self, from_: Optional[str] = None, to: Optional[str] = None
-    ) -> Iterator[EventTuple]:
-        """Query a slice of the events, from the first store."""
-        return self._first().get_events(from_, to)
+    ) -> List[EventTuple]:
+        """Query a slice of the events, from the first store: a list of
+        `(key, event)` pairs, read at once (it stays valid after the stores
+        are closed)."""
+        events = self._first().get_events(from_, to)
+        return events if isinstance(events, list) else list(events)
 
     def close(self) -> None:
         """Close every store."""
-        stores, self.stores = self.stores, []
-        for store in stores:
-            store.close()
+        with self._lock:
+            stores, self.stores = self.stores, []
+            for store in stores:
+                store.close()
