@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Rewind's installable artifacts into dist/ (or OUT_DIR):
 #
-#   rewind-VERSION-ARCH-linux.tar.gz     the `rewind` binary: bin/rewind,
+#   rewind-VERSION-ARCH-linux.tar.gz     the `rewind` binary and the operator's
+#                                         tools: bin/rewind, bin/rewind-admin,
 #                                         README.md, LICENSE-MIT, LICENSE-APACHE
 #   librewind-VERSION-ARCH-linux.tar.gz  the C ABI: lib/librewind.so* (SONAME
 #                                         librewind.so.0), lib/librewind.a,
@@ -55,6 +56,7 @@ echo "== the binary tarball"
 bin_name=rewind-$version-$arch-linux
 mkdir -p "$work/stage/$bin_name/bin"
 install -m 755 "$CARGO_OUT/rewind" "$work/stage/$bin_name/bin/rewind"
+install -m 755 "$CARGO_OUT/rewind-admin" "$work/stage/$bin_name/bin/rewind-admin"
 install -m 644 README.md LICENSE-MIT LICENSE-APACHE "$work/stage/$bin_name/"
 make_tarball "$bin_name" "$OUT/$bin_name.tar.gz"
 

@@ -108,6 +108,24 @@ BIN=$WORK/bin/rewind-$version-$arch-linux
 PREFIX=$WORK/lib/librewind-$version-$arch-linux
 (mkdir -p "$WORK/wheel-files" && cd "$WORK/wheel-files" && "$python" -m zipfile -e "$wheel" .)
 
+admin_reads_a_store() { # BINDIR: rewind serves a store, then rewind-admin reads it
+  local store=$WORK/admin-store log=$WORK/admin-server.log pid
+  "$1/rewind" --data-dir "$store" --query-bind-endpoint 'tcp://127.0.0.1:*' \
+    --streaming-bind-endpoint '' --command-bind-endpoint '' --publish-bind-endpoint '' \
+    --exit-codeword STOP-NOW 2>"$log" &
+  pid=$!
+  if ! (cd "$WORK" && timeout 120 "$venv/bin/python" "$HERE/client.py" "$log" STOP-NOW); then
+    kill "$pid" 2>/dev/null
+    wait "$pid"
+    cat "$log"
+    return 1
+  fi
+  wait "$pid" || return 1
+  "$1/rewind-admin" --help | grep -q stats || return 1
+  # client.py published two events.
+  "$1/rewind-admin" stats "$store" --json |
+    "$venv/bin/python" -c 'import json, sys; n = json.load(sys.stdin)["events"]; sys.exit(n != 2)'
+}
 no_debug_info() { # FILE...: no .debug_* section in any of them
   local f
   for f in "$@"; do
@@ -208,6 +226,8 @@ check "the binary tarball holds bin/rewind, the licenses and the README" \
 check "bin/rewind --help" bash -c "'$BIN/bin/rewind' --help | grep -q '^Usage: rewind'"
 check "bin/rewind --version" bash -c "'$BIN/bin/rewind' --version | grep -q '$version'"
 check "bin/rewind serves until the exit codeword" serve binary "$BIN/bin/rewind"
+check "bin/rewind-admin is there, without debug info" no_debug_info "$BIN/bin/rewind-admin"
+check "bin/rewind-admin reads the store bin/rewind wrote" admin_reads_a_store "$BIN/bin"
 
 echo "=== the librewind tarball"
 check "the library tarball holds the SONAME links, both libraries, the headers, pkg-config" \
