@@ -12,6 +12,7 @@
 //! | [`memory`]  | the in-memory backend |
 //! | [`metrics`] | counters of the store and server, and their Prometheus exposition |
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
+//! | [`filter`]  | [`LogFilter`]: log reads filtered by stream-name prefix and event type |
 //! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
@@ -37,6 +38,7 @@
 pub mod backend;
 pub mod config;
 mod error;
+pub mod filter;
 pub mod lmdb;
 pub mod memory;
 pub mod metrics;
@@ -48,5 +50,6 @@ pub mod store;
 
 pub use backend::Backend;
 pub use error::{Error, ErrorCategory, Printable, Result};
+pub use filter::LogFilter;
 pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
 pub use store::{CommittedAppend, Store, StoreOptions};

@@ -17,6 +17,7 @@ use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
 use crate::metrics::{Metrics, StorageUse};
 use crate::model::{check_event_id, check_stream_name, new_event_id};
+use crate::LogFilter;
 use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
 
 /// The most appends committed in one transaction.
@@ -329,6 +330,79 @@ impl Store {
             true
         })?;
         Ok(out)
+    }
+
+    /// Visits up to `limit` events of the log from `from_position` on that
+    /// `filter` passes, borrowed from the store; `limit` counts the events
+    /// visited, and the scan goes on past the events the filter skips (which
+    /// are never copied). `visit` returns `false` to stop early.
+    ///
+    /// Returns the position to resume from: one past the last event
+    /// examined, visited or skipped (`from_position` when the log ends
+    /// before it). Every event before it was either visited or skipped.
+    ///
+    /// ```
+    /// use rewind_core::{ExpectedVersion, LogFilter, NewEvent, Store};
+    ///
+    /// let store = Store::in_memory();
+    /// for stream in ["order-1", "cart-1", "order-2"] {
+    ///     store.append(stream.as_bytes(), vec![NewEvent::new("x")], ExpectedVersion::Any).unwrap();
+    /// }
+    /// let orders = LogFilter::all().with_stream_prefix("order-");
+    /// let mut positions = Vec::new();
+    /// let next = store
+    ///     .read_log_filtered(0, 10, &orders, |e| {
+    ///         positions.push(e.position);
+    ///         true
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((positions, next), (vec![0, 2], 3));
+    /// ```
+    pub fn read_log_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &LogFilter,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<u64> {
+        self.scan_log(from_position, u64::MAX, limit, filter, &mut visit)
+    }
+
+    /// Up to `limit` events of the log from `from_position` on that `filter`
+    /// passes.
+    pub fn read_log_filtered_vec(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_log_filtered(from_position, limit, filter, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// A filtered scan of the log positions `from_position..end`: one read.
+    /// Returns the position to resume from.
+    pub(crate) fn scan_log(
+        &self,
+        from_position: u64,
+        end: u64,
+        limit: usize,
+        filter: &LogFilter,
+        visit: &mut dyn FnMut(EventRef<'_>) -> bool,
+    ) -> Result<u64> {
+        self.count_read();
+        crate::filter::scan_log(
+            &*self.inner.backend,
+            from_position,
+            end,
+            limit,
+            filter,
+            visit,
+        )
     }
 
     /// The event with this id, if any.
