@@ -17,8 +17,8 @@ use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
 use crate::metrics::{Metrics, StorageUse};
 use crate::model::{check_event_id, check_stream_name, new_event_id};
-use crate::LogFilter;
 use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
+use crate::{LogFilter, Subscription};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH_APPENDS: usize = 8192;
@@ -405,6 +405,14 @@ impl Store {
         )
     }
 
+    /// Subscribes to the log from `from_position` (`None`: from the end of
+    /// the log now), passing the events `filter` passes: first the history,
+    /// then [`SubscriptionItem::CaughtUp`](crate::SubscriptionItem::CaughtUp)
+    /// once, then each event as it commits. See [`Subscription`].
+    pub fn subscribe(&self, from_position: Option<u64>, filter: LogFilter) -> Result<Subscription> {
+        Subscription::new(self.clone(), from_position, filter)
+    }
+
     /// The event with this id, if any.
     pub fn get(&self, id: &[u8]) -> Result<Option<Event>> {
         self.count_read();
@@ -537,9 +545,10 @@ impl Store {
         l.len() != before
     }
 
-    /// Commits every append already submitted, stops the writer and syncs
-    /// the backend. Later appends fail with [`Error::Closed`]; reads keep
-    /// working while a handle exists. Closing twice is harmless.
+    /// Commits every append already submitted, stops the writer, drops the
+    /// commit listeners (subscriptions end) and syncs the backend. Later
+    /// appends fail with [`Error::Closed`]; reads keep working while a
+    /// handle exists. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
         let _ = self.inner.tx.send(Msg::Stop);
         let handle = self
@@ -551,7 +560,27 @@ impl Store {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        // No commit follows: drop the listeners. (A subscription learns from
+        // its listener's drop that the store is closed.)
+        let listeners = std::mem::take(
+            &mut *self
+                .inner
+                .listeners
+                .write()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        drop(listeners);
         self.inner.backend.sync()
+    }
+
+    /// Whether the store has been closed ([`close`](Store::close)): appends
+    /// fail with [`Error::Closed`], reads keep working.
+    pub fn is_closed(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 
