@@ -4,9 +4,8 @@
 //!
 //! The scan runs inside the core over the events the backend lends out: an
 //! event the filter skips is never copied. It reads the backend in chunks of
-//! [`SCAN_CHUNK`] events, so that no single backend read (an LMDB read
-//! transaction, the in-memory backend's read lock) lasts for the whole of a
-//! long scan.
+//! 4096 events, so that no single backend read (an LMDB read transaction,
+//! the in-memory backend's read lock) lasts for the whole of a long scan.
 
 use crate::backend::Backend;
 use crate::{EventRef, Result};

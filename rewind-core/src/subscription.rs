@@ -157,6 +157,9 @@ impl std::fmt::Debug for StopHandle {
 /// As an [`Iterator`], `next` blocks until there is an item; it yields
 /// `Err` for a failed read of the store (or the close) and then ends.
 ///
+/// A subscription holds a handle on its store (which stays open while the
+/// subscription lives) and a commit listener, removed when it is dropped.
+///
 /// ```
 /// use std::time::Duration;
 /// use rewind_core::{ExpectedVersion, LogFilter, NewEvent, Store, SubscriptionItem};
