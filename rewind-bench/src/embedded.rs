@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lmdb::{Cursor, Database, Environment, EnvironmentFlags, Transaction, WriteFlags};
-use rewind_core::{ExpectedVersion, NewEvent, Store};
+use rewind_core::{ExpectedVersion, LogFilter, NewEvent, Store};
 
 use crate::Result;
 
 /// The stream the read figures use.
 pub const STREAM: &[u8] = b"bench";
+/// The stream of the events figure 7's filter passes: as long a name as
+/// [`STREAM`], so that every record has the size of the baseline's.
+pub const MATCH_STREAM: &[u8] = b"match";
+/// In figure 7's store, one event in this many is in [`MATCH_STREAM`].
+pub const MATCH_EVERY: usize = 100;
 /// Events per append while pre-loading.
 const LOAD_BATCH: usize = 10_000;
 /// Map size of the raw LMDB environments (the map is sparse).
@@ -92,6 +97,91 @@ impl Drop for LoadedStore {
     }
 }
 
+/// A Rewind store of `events` events, one in [`MATCH_EVERY`] in
+/// [`MATCH_STREAM`] and the others in [`STREAM`], spread evenly over the
+/// log: figure 7 reads it through a filter that passes 1%.
+pub struct MixedStore {
+    store: Store,
+    events: usize,
+    matching: usize,
+    path: PathBuf,
+}
+
+impl MixedStore {
+    /// Creates the store at `path` and loads it: in each run of
+    /// [`MATCH_EVERY`] positions, the last event is in [`MATCH_STREAM`].
+    /// The appends are submitted without waiting, so they share commits.
+    pub fn create(path: &Path, events: usize, payload_len: usize) -> Result<MixedStore> {
+        let store = Store::open_lmdb(path)?;
+        let data = payload(payload_len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let submit = |stream: &[u8], n: usize| {
+            let tx = tx.clone();
+            let batch = (0..n).map(|_| NewEvent::new(data.clone())).collect();
+            store.append_async(
+                stream,
+                batch,
+                ExpectedVersion::Any,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map(|_| ()));
+                }),
+            );
+        };
+        let (mut left, mut matching) = (events, 0);
+        while left > 0 {
+            let run = left.min(MATCH_EVERY);
+            if run > 1 {
+                submit(STREAM, run - 1);
+            }
+            submit(MATCH_STREAM, 1);
+            matching += 1;
+            left -= run;
+        }
+        drop(tx);
+        for r in rx {
+            r?;
+        }
+        check_count(
+            "loading the mixed store",
+            store.next_position()? as usize,
+            events,
+        )?;
+        Ok(MixedStore {
+            store,
+            events,
+            matching,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Figure 7: `Store::read_log_filtered` over the whole log with a
+    /// stream-prefix filter that passes 1% of the events; events examined
+    /// per second.
+    pub fn filtered_read_rate(&self) -> Result<f64> {
+        let filter = LogFilter::all().with_stream_prefix(MATCH_STREAM);
+        let mut n = 0usize;
+        let mut sum = 0usize;
+        let t = Instant::now();
+        let end = self.store.read_log_filtered(0, usize::MAX, &filter, |ev| {
+            n += 1;
+            sum = sum.wrapping_add(ev.data.len() + ev.id[0] as usize);
+            true
+        })?;
+        let dt = t.elapsed();
+        black_box(sum);
+        check_count("read_log_filtered's matches", n, self.matching)?;
+        check_count("read_log_filtered's scan", end as usize, self.events)?;
+        Ok(rate(self.events, dt))
+    }
+}
+
+impl Drop for MixedStore {
+    fn drop(&mut self) {
+        let _ = self.store.close();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// A raw LMDB database of `records` records keyed by a big-endian counter.
 pub struct RawScanDb {
     env: Environment,
@@ -123,7 +213,7 @@ impl RawScanDb {
         })
     }
 
-    /// Figure 5's baseline: a cursor scan of every record in one read
+    /// Figure 5's (and 7's) baseline: a cursor scan of every record in one read
     /// transaction, touching each value; records/s.
     pub fn scan_rate(&self) -> Result<f64> {
         let mut n = 0usize;

@@ -9,13 +9,14 @@
 //! | 4 | v2 streamed `QUERY` of a stream of N events | ZeroMQ PUB/SUB of N messages of the same frames |
 //! | 5 | `Store::read_log` over N events | LMDB cursor scan of N records of the same size |
 //! | 6 | `Store::append` of 100 events per call, durable | LMDB, 100 puts per durable transaction |
+//! | 7 | `Store::read_log_filtered` over N events, 1% passing a stream-prefix filter | figure 5's cursor scan |
 //!
 //! Every measurement runs several times, Rewind and baseline interleaved
 //! (their order alternating from one repetition to the next), and the
 //! report gives medians: the machine is shared and noisy.
 //!
 //! The modules: [`machine`] describes the host, [`net`] holds the ZeroMQ
-//! figures (1 to 4), [`embedded`] the Rust API figures (5 and 6), and
+//! figures (1 to 4), [`embedded`] the Rust API figures (5 to 7), and
 //! [`report`] the table.
 
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ pub struct Settings {
     pub reps: usize,
     /// How long each timed publish/append measurement runs.
     pub window: Duration,
-    /// Events in the streamed query and the log scan (figures 4 and 5).
+    /// Events in the streamed query and the log scans (figures 4, 5 and 7).
     pub events: usize,
     /// Concurrent REQ clients of figure 2.
     pub v1_clients: usize,
@@ -53,7 +54,7 @@ pub struct Settings {
     /// Where the LMDB directories go (a temporary directory under it);
     /// `None` for the system's temporary directory.
     pub dir: Option<PathBuf>,
-    /// The figures to run (1 to 6); empty for all. Figure 2 brings figure 1.
+    /// The figures to run (1 to 7); empty for all. Figure 2 brings figure 1.
     pub only: Vec<usize>,
 }
 
@@ -102,7 +103,7 @@ impl Settings {
 /// One row of the report: a Rewind figure and the baseline it is held to.
 #[derive(Debug, Clone)]
 pub struct Figure {
-    /// The figure's number, 1 to 6.
+    /// The figure's number, 1 to 7.
     pub number: usize,
     /// What Rewind does.
     pub name: String,
@@ -214,7 +215,7 @@ pub fn interleave(
     Ok((embedded::rate(na, ta), embedded::rate(nb, tb)))
 }
 
-/// Runs every figure `settings.reps` times and returns the six figures.
+/// Runs every figure `settings.reps` times and returns the seven figures.
 /// `progress` hears one line per measurement.
 pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let s = settings;
@@ -265,23 +266,53 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
             format!("LMDB, {} puts per durable transaction", s.batch),
             0.7,
         ),
+        Figure::new(
+            7,
+            format!(
+                "embedded read_log_filtered of {} events, 1% passing",
+                s.events
+            ),
+            format!("LMDB cursor scan of {} records, same size", s.events),
+            0.5,
+        ),
     ];
 
     let on = |i: usize| s.only.is_empty() || s.only.contains(&i) || (i == 1 && s.only.contains(&2));
     let loaded = if on(4) || on(5) {
-        progress(&format!(
-            "preparing {} events in a Rewind store and {} records in a raw LMDB database",
-            s.events, s.events
-        ));
+        progress(&format!("preparing {} events in a Rewind store", s.events));
         let t = std::time::Instant::now();
         let loaded = embedded::LoadedStore::create(&root.join("loaded"), s.events, s.payload)?;
+        progress(&format!("prepared in {:.1} s", t.elapsed().as_secs_f64()));
+        Some(loaded)
+    } else {
+        None
+    };
+    let mixed = if on(7) {
+        progress(&format!(
+            "preparing {} events in a Rewind store, 1 in {} in another stream",
+            s.events,
+            embedded::MATCH_EVERY
+        ));
+        let t = std::time::Instant::now();
+        let mixed = embedded::MixedStore::create(&root.join("mixed"), s.events, s.payload)?;
+        progress(&format!("prepared in {:.1} s", t.elapsed().as_secs_f64()));
+        Some(mixed)
+    } else {
+        None
+    };
+    let raw_scan = if on(5) || on(7) {
+        progress(&format!(
+            "preparing {} records in a raw LMDB database",
+            s.events
+        ));
+        let t = std::time::Instant::now();
         let raw_scan = embedded::RawScanDb::create(
             &root.join("raw-scan"),
             s.events,
             embedded::rewind_record_len(s.payload),
         )?;
         progress(&format!("prepared in {:.1} s", t.elapsed().as_secs_f64()));
-        Some((loaded, raw_scan))
+        Some(raw_scan)
     } else {
         None
     };
@@ -357,7 +388,7 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
             )?;
         }
 
-        if let Some((loaded, raw_scan)) = &loaded {
+        if let Some(loaded) = &loaded {
             if on(4) {
                 pair(
                     &mut figs[3],
@@ -366,6 +397,8 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
                     progress,
                 )?;
             }
+        }
+        if let (Some(loaded), Some(raw_scan)) = (&loaded, &raw_scan) {
             if on(5) {
                 pair(
                     &mut figs[4],
@@ -374,6 +407,14 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
                     progress,
                 )?;
             }
+        }
+        if let (Some(mixed), Some(raw_scan)) = (&mixed, &raw_scan) {
+            pair(
+                &mut figs[6],
+                &mut || mixed.filtered_read_rate(),
+                &mut || raw_scan.scan_rate(),
+                progress,
+            )?;
         }
 
         if on(6) {

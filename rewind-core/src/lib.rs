@@ -12,6 +12,8 @@
 //! | [`memory`]  | the in-memory backend |
 //! | [`metrics`] | counters of the store and server, and their Prometheus exposition |
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
+//! | [`filter`]  | [`LogFilter`]: log reads filtered by stream-name prefix and event type |
+//! | [`subscription`] | [`Subscription`]: the log's history, then live events as they commit |
 //! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
@@ -39,6 +41,7 @@ pub mod admin;
 pub mod backend;
 pub mod config;
 mod error;
+pub mod filter;
 pub mod lmdb;
 pub mod memory;
 pub mod metrics;
@@ -47,8 +50,11 @@ pub mod protocol;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod subscription;
 
 pub use backend::Backend;
 pub use error::{Error, ErrorCategory, Printable, Result};
+pub use filter::LogFilter;
 pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
 pub use store::{CommittedAppend, Store, StoreOptions};
+pub use subscription::{StopHandle, Subscription, SubscriptionItem};

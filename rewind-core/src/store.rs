@@ -18,6 +18,7 @@ use crate::memory::MemoryBackend;
 use crate::metrics::{Metrics, StorageUse};
 use crate::model::{check_event_id, check_stream_name, new_event_id};
 use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
+use crate::{LogFilter, Subscription};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH_APPENDS: usize = 8192;
@@ -331,6 +332,87 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits up to `limit` events of the log from `from_position` on that
+    /// `filter` passes, borrowed from the store; `limit` counts the events
+    /// visited, and the scan goes on past the events the filter skips (which
+    /// are never copied). `visit` returns `false` to stop early.
+    ///
+    /// Returns the position to resume from: one past the last event
+    /// examined, visited or skipped (`from_position` when the log ends
+    /// before it). Every event before it was either visited or skipped.
+    ///
+    /// ```
+    /// use rewind_core::{ExpectedVersion, LogFilter, NewEvent, Store};
+    ///
+    /// let store = Store::in_memory();
+    /// for stream in ["order-1", "cart-1", "order-2"] {
+    ///     store.append(stream.as_bytes(), vec![NewEvent::new("x")], ExpectedVersion::Any).unwrap();
+    /// }
+    /// let orders = LogFilter::all().with_stream_prefix("order-");
+    /// let mut positions = Vec::new();
+    /// let next = store
+    ///     .read_log_filtered(0, 10, &orders, |e| {
+    ///         positions.push(e.position);
+    ///         true
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((positions, next), (vec![0, 2], 3));
+    /// ```
+    pub fn read_log_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &LogFilter,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<u64> {
+        self.scan_log(from_position, u64::MAX, limit, filter, &mut visit)
+    }
+
+    /// Up to `limit` events of the log from `from_position` on that `filter`
+    /// passes.
+    pub fn read_log_filtered_vec(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_log_filtered(from_position, limit, filter, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// A filtered scan of the log positions `from_position..end`: one read.
+    /// Returns the position to resume from.
+    pub(crate) fn scan_log(
+        &self,
+        from_position: u64,
+        end: u64,
+        limit: usize,
+        filter: &LogFilter,
+        visit: &mut dyn FnMut(EventRef<'_>) -> bool,
+    ) -> Result<u64> {
+        self.count_read();
+        crate::filter::scan_log(
+            &*self.inner.backend,
+            from_position,
+            end,
+            limit,
+            filter,
+            visit,
+        )
+    }
+
+    /// Subscribes to the log from `from_position` (`None`: from the end of
+    /// the log now), passing the events `filter` passes: first the history,
+    /// then [`SubscriptionItem::CaughtUp`](crate::SubscriptionItem::CaughtUp)
+    /// once, then each event as it commits. See [`Subscription`].
+    pub fn subscribe(&self, from_position: Option<u64>, filter: LogFilter) -> Result<Subscription> {
+        Subscription::new(self.clone(), from_position, filter)
+    }
+
     /// The event with this id, if any.
     pub fn get(&self, id: &[u8]) -> Result<Option<Event>> {
         self.count_read();
@@ -463,9 +545,10 @@ impl Store {
         l.len() != before
     }
 
-    /// Commits every append already submitted, stops the writer and syncs
-    /// the backend. Later appends fail with [`Error::Closed`]; reads keep
-    /// working while a handle exists. Closing twice is harmless.
+    /// Commits every append already submitted, stops the writer, drops the
+    /// commit listeners (subscriptions end) and syncs the backend. Later
+    /// appends fail with [`Error::Closed`]; reads keep working while a
+    /// handle exists. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
         let _ = self.inner.tx.send(Msg::Stop);
         let handle = self
@@ -477,7 +560,27 @@ impl Store {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        // No commit follows: drop the listeners. (A subscription learns from
+        // its listener's drop that the store is closed.)
+        let listeners = std::mem::take(
+            &mut *self
+                .inner
+                .listeners
+                .write()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        drop(listeners);
         self.inner.backend.sync()
+    }
+
+    /// Whether the store has been closed ([`close`](Store::close)): appends
+    /// fail with [`Error::Closed`], reads keep working.
+    pub fn is_closed(&self) -> bool {
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 }
 
