@@ -1,0 +1,115 @@
+//! A store written by Rewind 0.4.0 (`tests/fixtures/store-0.4.0`: its
+//! `data.mdb` and `events.txt`, the listing of what it holds) opens and
+//! keeps working with this version.
+
+use std::path::{Path, PathBuf};
+
+use rewind_core::lmdb::LmdbOptions;
+use rewind_core::{Event, Store, StoreOptions};
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-0.4.0")
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    if s == "-" {
+        return Vec::new();
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The events the listing says the fixture holds, in log order.
+fn listed_events() -> Vec<Event> {
+    let text = std::fs::read_to_string(fixture_dir().join("events.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 5, "a listing line has 5 fields: {l}");
+            Event {
+                position: f[0].parse().unwrap(),
+                version: f[1].parse().unwrap(),
+                stream: unhex(f[2]),
+                id: unhex(f[3]),
+                data: unhex(f[4]),
+            }
+        })
+        .collect()
+}
+
+/// A copy of the fixture in a temporary directory (the original is never
+/// opened: opening creates a lock file, and opening for writing may change
+/// the store).
+fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::copy(fixture_dir().join("data.mdb"), path.join("data.mdb")).unwrap();
+    (dir, path)
+}
+
+/// Every way of reading `store` shows exactly `events`.
+fn check_holds(store: &Store, events: &[Event]) {
+    assert_eq!(store.read_log_vec(0, usize::MAX).unwrap(), events);
+    assert_eq!(store.next_position().unwrap(), events.len() as u64);
+    let mut streams: Vec<&[u8]> = events.iter().map(|e| e.stream.as_slice()).collect();
+    streams.sort();
+    streams.dedup();
+    for s in streams {
+        let want: Vec<Event> = events.iter().filter(|e| e.stream == s).cloned().collect();
+        assert_eq!(store.read_stream_vec(s, 0, usize::MAX).unwrap(), want);
+        let head = store.stream_head(s).unwrap().unwrap();
+        let last = want.last().unwrap();
+        assert_eq!(
+            (head.version, head.position, &head.id),
+            (last.version, last.position, &last.id)
+        );
+    }
+    for e in events {
+        assert_eq!(store.get(&e.id).unwrap().as_ref(), Some(e));
+    }
+}
+
+#[test]
+fn the_listing_describes_a_varied_store() {
+    let events = listed_events();
+    assert!(events.len() >= 15);
+    let streams: std::collections::HashSet<&[u8]> =
+        events.iter().map(|e| e.stream.as_slice()).collect();
+    assert_eq!(streams.len(), 3);
+    assert!(events.iter().any(|e| e.data.is_empty()));
+    assert!(events.iter().any(|e| std::str::from_utf8(&e.data).is_err()));
+    assert!(events.iter().any(|e| e.id.len() == 36), "generated ids");
+    assert!(events.iter().any(|e| e.id.len() != 36), "given ids");
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(p, e)| e.position == p as u64));
+    let data = std::fs::metadata(fixture_dir().join("data.mdb")).unwrap();
+    assert!(data.len() <= 64 << 10, "the fixture stays small");
+}
+
+#[test]
+fn a_store_of_rewind_0_4_0_opens_read_only() {
+    let (_dir, path) = fixture_copy();
+    let mut o = LmdbOptions::new(&path);
+    o.read_only = true;
+    let store = Store::open(&StoreOptions::Lmdb(o)).unwrap();
+    check_holds(&store, &listed_events());
+}
+
+#[test]
+fn a_store_of_rewind_0_4_0_opens_for_writing_and_reopens() {
+    let (_dir, path) = fixture_copy();
+    let events = listed_events();
+    {
+        let store = Store::open_lmdb(&path).unwrap();
+        check_holds(&store, &events);
+        store.close().unwrap();
+    }
+    let store = Store::open_lmdb(&path).unwrap();
+    check_holds(&store, &events);
+}
