@@ -48,5 +48,8 @@ pub mod store;
 
 pub use backend::Backend;
 pub use error::{Error, ErrorCategory, Printable, Result};
-pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
+pub use model::{
+    Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamAppend, StreamHead, MAX_NAME_LEN,
+    MAX_TYPE_LEN,
+};
 pub use store::{CommittedAppend, Store, StoreOptions};

@@ -35,6 +35,8 @@ fn listed_events() -> Vec<Event> {
                 stream: unhex(f[2]),
                 id: unhex(f[3]),
                 data: unhex(f[4]),
+                event_type: Vec::new(),
+                metadata: Vec::new(),
             }
         })
         .collect()
