@@ -463,35 +463,8 @@ impl<'b> Planner<'_, 'b> {
 
     fn plan(&mut self, req: &AppendRequest) -> Result<AppendOutcome> {
         check_append(req)?;
-        let mut parts = Vec::with_capacity(req.parts.len());
-        let mut position = self.next_position;
-        for part in &req.parts {
-            let head = self.head(&part.stream)?;
-            let actual = head.as_ref().map(|h| h.version);
-            if !part.expected.allows(actual) {
-                let conflict = Error::WrongExpectedVersion {
-                    stream: part.stream.clone(),
-                    expected: part.expected,
-                    actual,
-                };
-                // A retry of an append that succeeded finds its streams
-                // moved on; anything else is the conflict.
-                let (_, first) = req.events().next().expect("checked non-empty");
-                if !self.contains_id(&first.id)? {
-                    return Err(conflict);
-                }
-                return match self.retry_of(req)? {
-                    Ok(found) => Ok(AppendOutcome::AlreadyStored(found)),
-                    Err(_) => Err(conflict),
-                };
-            }
-            parts.push(PartOutcome {
-                first_version: actual.map_or(0, |v| v + 1),
-                first_position: position,
-                prev_id: head.map(|h| h.id),
-            });
-            position += part.events.len() as u64;
-        }
+        // Ids first: an append with a known id is a retry or a duplicate,
+        // whatever the streams' versions are now.
         let mut seen: HashSet<&[u8]> = HashSet::new();
         let mut stored = 0;
         let mut first_stored = None;
@@ -505,13 +478,35 @@ impl<'b> Planner<'_, 'b> {
             }
         }
         match first_stored {
-            None => Ok(AppendOutcome::Written(parts)),
-            Some(first) if stored < seen.len() => Err(Error::DuplicateId(first.clone())),
-            Some(_) => match self.retry_of(req)? {
-                Ok(found) => Ok(AppendOutcome::AlreadyStored(found)),
-                Err(id) => Err(Error::DuplicateId(id)),
-            },
+            None => {}
+            Some(first) if stored < seen.len() => return Err(Error::DuplicateId(first.clone())),
+            Some(_) => {
+                return match self.retry_of(req)? {
+                    Ok(found) => Ok(AppendOutcome::AlreadyStored(found)),
+                    Err(id) => Err(Error::DuplicateId(id)),
+                }
+            }
         }
+        let mut parts = Vec::with_capacity(req.parts.len());
+        let mut position = self.next_position;
+        for part in &req.parts {
+            let head = self.head(&part.stream)?;
+            let actual = head.as_ref().map(|h| h.version);
+            if !part.expected.allows(actual) {
+                return Err(Error::WrongExpectedVersion {
+                    stream: part.stream.clone(),
+                    expected: part.expected,
+                    actual,
+                });
+            }
+            parts.push(PartOutcome {
+                first_version: actual.map_or(0, |v| v + 1),
+                first_position: position,
+                prev_id: head.map(|h| h.id),
+            });
+            position += part.events.len() as u64;
+        }
+        Ok(AppendOutcome::Written(parts))
     }
 
     /// Takes an append to be written into account for the appends after it.
@@ -550,10 +545,6 @@ impl<'b> Planner<'_, 'b> {
 /// - [`check_append`]: at least one part, valid stream names (no stream
 ///   twice), at least one event in each part, valid ids and types
 ///   ([`Error::InvalidArgument`]);
-/// - each part's expected version allows its stream's version: the version
-///   in the store, or after the appends accepted earlier in the batch
-///   ([`Error::WrongExpectedVersion`], naming the first stream that does
-///   not);
 /// - every id is new: not twice in the append, not in an append accepted
 ///   earlier in the batch, not in the store ([`Error::DuplicateId`]) —
 ///   unless the append is a **retry**: every one of its events is stored
@@ -561,11 +552,17 @@ impl<'b> Planner<'_, 'b> {
 ///   metadata and data, at versions consistent with the request (those of
 ///   each part consecutive in request order, the first one `n + 1` when the
 ///   part expected `Exact(n)`, 0 when it expected `NoStream`, not 0 when it
-///   expected `StreamExists`). A retry is accepted whatever the expected
-///   versions say now, as [`AppendOutcome::AlreadyStored`] with the
-///   original versions and positions, and writes nothing. When some but not
-///   all ids are stored, the error names the first stored one; when all are
-///   stored but one differs, the first that differs.
+///   expected `StreamExists`). A retry is accepted whatever the streams'
+///   versions are now, as [`AppendOutcome::AlreadyStored`] with the
+///   original versions and positions, and writes nothing. Any other append
+///   with a known id is a duplicate, whatever its expected versions say:
+///   when some but not all ids are stored, the error names the first
+///   stored one (or the first given twice); when all are stored but one
+///   differs, the first that differs;
+/// - each part's expected version allows its stream's version: the version
+///   in the store, or after the appends accepted earlier in the batch
+///   ([`Error::WrongExpectedVersion`], naming the first stream that does
+///   not).
 ///
 /// An append to be written ([`AppendOutcome::Written`]) gets, in each part,
 /// the next versions of its stream, and the next positions of the log, part
@@ -1149,7 +1146,7 @@ mod tests {
             at(&[("s", 2, 3), ("t", 0, 1)])
         );
         // Expecting s at 2 wants d at version 3, it is at 2: not a retry,
-        // so the conflict (t exists) is the error.
+        // and so a duplicate (though t exists, against NoStream).
         let outcomes = plan(
             &mut log,
             &[multi(vec![
@@ -1157,12 +1154,7 @@ mod tests {
                 part("s", Exact(2), &["d"]),
             ])],
         );
-        match &outcomes[0] {
-            Err(Error::WrongExpectedVersion { stream, actual, .. }) => {
-                assert_eq!((stream.as_slice(), *actual), (&b"t"[..], Some(0)))
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(duplicate(&outcomes[0]), "d");
     }
 
     #[test]
@@ -1214,14 +1206,17 @@ mod tests {
                 append("s", Any, &["new", "b", "a"]),
                 append("s", Exact(1), &["a", "b", "new"]),
                 multi(vec![part("t", Any, &["x"]), part("s", Exact(1), &["b"])]),
-                // with a version conflict besides, the conflict is the error
+                // with a version conflict besides: still a duplicate
                 append("s", Exact(0), &["new", "b"]),
+                // given twice, after a stored one
+                append("s", Any, &["new", "a", "new"]),
             ],
         );
         assert_eq!(duplicate(&outcomes[0]), "b");
         assert_eq!(duplicate(&outcomes[1]), "a");
         assert_eq!(duplicate(&outcomes[2]), "b");
-        assert_eq!(wrong_version(&outcomes[3]), Some(1));
+        assert_eq!(duplicate(&outcomes[3]), "b");
+        assert_eq!(duplicate(&outcomes[4]), "a");
     }
 
     #[test]
@@ -1247,17 +1242,7 @@ mod tests {
                 append("s", Any, &["c", "c"]),        // twice in the append
             ],
         );
-        for (i, o) in outcomes.iter().enumerate() {
-            match o {
-                Err(Error::DuplicateId(_)) | Err(Error::WrongExpectedVersion { .. }) => {}
-                other => panic!("case {i}: {other:?}"),
-            }
-        }
-        // Those whose expected version allows the stream name the id.
-        assert_eq!(duplicate(&outcomes[3]), "c");
-        assert_eq!(duplicate(&outcomes[6]), "a");
-        assert_eq!(duplicate(&outcomes[8]), "a");
-        assert_eq!(duplicate(&outcomes[9]), "c");
-        assert_eq!(wrong_version(&outcomes[0]), Some(1));
+        let named: Vec<String> = outcomes.iter().map(duplicate).collect();
+        assert_eq!(named, ["c", "c", "c", "c", "c", "c", "a", "c", "a", "c"]);
     }
 }

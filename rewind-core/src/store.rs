@@ -297,21 +297,22 @@ impl Store {
     ///   [`Error::InvalidArgument`] naming the stream (one part per stream
     ///   keeps the meaning of each expected version plain). So is an append
     ///   with no parts, or a part with no events.
-    /// - Each part's expected version is checked against its stream; a
-    ///   conflict on any refuses the whole append with
-    ///   [`Error::WrongExpectedVersion`] naming that stream, its expected and
-    ///   its actual version.
     /// - Ids are unique in the store. An append whose events are **all**
     ///   stored already (by id), identically (same stream, type, metadata
     ///   and data) and at versions consistent with the request (consecutive
     ///   in each stream in request order, the first one `n + 1` after
     ///   `Exact(n)`, 0 after `NoStream`, not 0 after `StreamExists`) is a
-    ///   retry of an append that succeeded: it succeeds again, writes
-    ///   nothing, tells no listener, and returns the original versions and
-    ///   positions. Any other append with a stored id (some ids stored and
-    ///   some not, or a stored event that differs) is [`Error::DuplicateId`]
-    ///   naming the first stored id (the first one that differs, when all
-    ///   are stored).
+    ///   retry of an append that succeeded: it succeeds again, whatever the
+    ///   streams' versions are now, writes nothing, tells no listener, and
+    ///   returns the original versions and positions. Any other append with
+    ///   a stored id (some ids stored and some not, or a stored event that
+    ///   differs) or an id given twice is [`Error::DuplicateId`], whatever
+    ///   its expected versions say, naming the first stored id (the first
+    ///   one that differs, when all are stored).
+    /// - Otherwise each part's expected version is checked against its
+    ///   stream; a conflict on any refuses the whole append with
+    ///   [`Error::WrongExpectedVersion`] naming that stream, its expected and
+    ///   its actual version.
     /// - Event types are UTF-8 text of at most 255 bytes, ids and stream
     ///   names 1 to 255 bytes ([`Error::InvalidArgument`]).
     ///

@@ -391,16 +391,8 @@ impl Model {
                 }
             }
         }
-        let retry = self.retry_of(parts);
-        for p in parts {
-            let actual = self.head(&p.stream).map(|h| h.version);
-            if !p.expected.allows(actual) {
-                return match retry {
-                    Ok(found) => Ok(Predicted::Retry(found)),
-                    Err(_) => Err(Kind::WrongExpectedVersion(p.stream.clone(), actual)),
-                };
-            }
-        }
+        // An append with a known id (or one given twice) is a retry or a
+        // duplicate, whatever the versions of its streams.
         let mut seen: Vec<&Vec<u8>> = Vec::new();
         let mut first_stored: Option<&Vec<u8>> = None;
         let mut stored = 0;
@@ -418,10 +410,22 @@ impl Model {
             }
         }
         match first_stored {
-            None => Ok(Predicted::New),
-            Some(first) if stored < total => Err(Kind::DuplicateId(first.clone())),
-            Some(_) => retry.map(Predicted::Retry).map_err(Kind::DuplicateId),
+            None => {}
+            Some(first) if stored < total => return Err(Kind::DuplicateId(first.clone())),
+            Some(_) => {
+                return self
+                    .retry_of(parts)
+                    .map(Predicted::Retry)
+                    .map_err(Kind::DuplicateId)
+            }
         }
+        for p in parts {
+            let actual = self.head(&p.stream).map(|h| h.version);
+            if !p.expected.allows(actual) {
+                return Err(Kind::WrongExpectedVersion(p.stream.clone(), actual));
+            }
+        }
+        Ok(Predicted::New)
     }
 
     /// Checks one append's outcome against the prediction and applies it.
