@@ -1,11 +1,13 @@
 //! A store written by Rewind 0.4.0 (`tests/fixtures/store-0.4.0`: its
 //! `data.mdb` and `events.txt`, the listing of what it holds) opens and
-//! keeps working with this version.
+//! keeps working with this version: read-only as it is, for writing after
+//! its format marker is upgraded, with old and new records side by side.
 
 use std::path::{Path, PathBuf};
 
-use rewind_core::lmdb::LmdbOptions;
-use rewind_core::{Event, Store, StoreOptions};
+use lmdb::Transaction;
+use rewind_core::lmdb::{LmdbOptions, FORMAT, FORMAT_V1};
+use rewind_core::{Event, ExpectedVersion, NewEvent, Store, StoreOptions, StreamAppend};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-0.4.0")
@@ -94,24 +96,115 @@ fn the_listing_describes_a_varied_store() {
     assert!(data.len() <= 64 << 10, "the fixture stays small");
 }
 
-#[test]
-fn a_store_of_rewind_0_4_0_opens_read_only() {
-    let (_dir, path) = fixture_copy();
-    let mut o = LmdbOptions::new(&path);
-    o.read_only = true;
-    let store = Store::open(&StoreOptions::Lmdb(o)).unwrap();
-    check_holds(&store, &listed_events());
+/// The format marker of the store in `path`, read with LMDB alone.
+fn format_marker(path: &Path) -> Vec<u8> {
+    let env = lmdb::Environment::new()
+        .set_max_dbs(8)
+        .set_flags(lmdb::EnvironmentFlags::READ_ONLY)
+        .open(path)
+        .unwrap();
+    let meta = env.open_db(Some("meta")).unwrap();
+    let txn = env.begin_ro_txn().unwrap();
+    let marker = txn.get(meta, b"format").unwrap().to_vec();
+    marker
 }
 
 #[test]
-fn a_store_of_rewind_0_4_0_opens_for_writing_and_reopens() {
+fn a_store_of_rewind_0_4_0_opens_read_only_and_stays_as_it_is() {
     let (_dir, path) = fixture_copy();
+    let before = std::fs::read(path.join("data.mdb")).unwrap();
+    let mut o = LmdbOptions::new(&path);
+    o.read_only = true;
+    let store = Store::open(&StoreOptions::Lmdb(o)).unwrap();
     let events = listed_events();
+    check_holds(&store, &events);
+    let mut back = store.read_log_backward_vec(None, usize::MAX).unwrap();
+    back.reverse();
+    assert_eq!(back, events);
+    drop(store);
+    assert_eq!(format_marker(&path), FORMAT_V1);
+    assert!(
+        std::fs::read(path.join("data.mdb")).unwrap() == before,
+        "not written"
+    );
+}
+
+#[test]
+fn a_store_of_rewind_0_4_0_is_upgraded_takes_new_events_and_reopens() {
+    let (_dir, path) = fixture_copy();
+    assert_eq!(format_marker(&path), FORMAT_V1);
+    let mut events = listed_events();
+    let orders = events
+        .iter()
+        .rev()
+        .find(|e| e.stream == b"orders")
+        .cloned()
+        .expect("the fixture has an orders stream");
+    let first = events[0].clone();
     {
         let store = Store::open_lmdb(&path).unwrap();
+        assert_eq!(format_marker(&path), FORMAT, "upgraded on opening");
+        check_holds(&store, &events);
+        // An append of 0.4.0 sent again is a retry of it.
+        let retry = store
+            .append(
+                &first.stream,
+                vec![NewEvent::with_id(first.id.clone(), first.data.clone())],
+                ExpectedVersion::NoStream,
+            )
+            .unwrap();
+        assert_eq!((retry[0].version, retry[0].position), (0, 0));
+        // New events, typed, next to the old ones.
+        let n = events.len() as u64;
+        let done = store
+            .append_multi(vec![
+                StreamAppend::new(
+                    "orders",
+                    vec![
+                        NewEvent::with_id("new-1", "refunded")
+                            .with_type("OrderRefunded")
+                            .with_metadata(r#"{"by":"ann"}"#),
+                        NewEvent::new(vec![0u8, 0xFF]),
+                    ],
+                    ExpectedVersion::Exact(orders.version),
+                ),
+                StreamAppend::new(
+                    "ledger",
+                    vec![NewEvent::new("credit").with_type("Credited")],
+                    ExpectedVersion::NoStream,
+                ),
+            ])
+            .unwrap();
+        let positions: Vec<u64> = done.iter().map(|a| a.position).collect();
+        assert_eq!(positions, [n, n + 1, n + 2]);
+        let new = store.read_log_vec(n, 10).unwrap();
+        assert_eq!(new.len(), 3);
+        assert_eq!(new[0].version, orders.version + 1);
+        assert_eq!(
+            (&new[0].event_type[..], &new[0].metadata[..]),
+            (&b"OrderRefunded"[..], &br#"{"by":"ann"}"#[..])
+        );
+        assert_eq!(new[2].event_type, b"Credited");
+        events.extend(new);
         check_holds(&store, &events);
         store.close().unwrap();
     }
     let store = Store::open_lmdb(&path).unwrap();
     check_holds(&store, &events);
+    let mut back = store
+        .read_stream_backward_vec(b"orders", None, usize::MAX)
+        .unwrap();
+    back.reverse();
+    let orders_events: Vec<Event> = events
+        .iter()
+        .filter(|e| e.stream == b"orders")
+        .cloned()
+        .collect();
+    assert_eq!(back, orders_events);
+    drop(store);
+    let mut o = LmdbOptions::new(&path);
+    o.read_only = true;
+    let ro = Store::open(&StoreOptions::Lmdb(o)).unwrap();
+    check_holds(&ro, &events);
+    assert_eq!(format_marker(&path), FORMAT);
 }
