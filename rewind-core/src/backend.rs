@@ -1245,4 +1245,90 @@ mod tests {
         let named: Vec<String> = outcomes.iter().map(duplicate).collect();
         assert_eq!(named, ["c", "c", "c", "c", "c", "c", "a", "c", "a", "c"]);
     }
+
+    /// A backend with only the required reads: backward reads are the
+    /// trait's defaults over them.
+    struct ForwardOnly(crate::memory::MemoryBackend);
+
+    impl Backend for ForwardOnly {
+        fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Result<AppendOutcome>>> {
+            self.0.append_batch(batch)
+        }
+        fn read_log(&self, from: u64, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
+            self.0.read_log(from, limit, visit)
+        }
+        fn read_stream(
+            &self,
+            stream: &[u8],
+            from: u64,
+            limit: usize,
+            visit: &mut Visitor<'_>,
+        ) -> Result<()> {
+            self.0.read_stream(stream, from, limit, visit)
+        }
+        fn get(&self, id: &[u8], visit: &mut Visitor<'_>) -> Result<bool> {
+            self.0.get(id, visit)
+        }
+        fn stream_head(&self, stream: &[u8]) -> Result<Option<StreamHead>> {
+            self.0.stream_head(stream)
+        }
+        fn next_position(&self) -> Result<u64> {
+            self.0.next_position()
+        }
+    }
+
+    #[test]
+    fn the_default_backward_reads_match_the_memory_backends() {
+        let memory = crate::memory::MemoryBackend::new();
+        let forward = ForwardOnly(crate::memory::MemoryBackend::new());
+        let batch = [
+            append("a", Any, &["a0", "a1"]),
+            append("b", Any, &["b0"]),
+            append("a", Any, &["a2"]),
+            append("b", Any, &["b1", "b2"]),
+            append("a", Any, &["a3"]),
+        ];
+        memory.append_batch(&batch).unwrap();
+        forward.append_batch(&batch).unwrap();
+        let read = |b: &dyn Backend, stream: Option<&[u8]>, from, limit| {
+            let mut out = Vec::new();
+            let mut visit = |e: EventRef<'_>| {
+                out.push(e.to_owned());
+                out.len() < 3 || limit != 7 // limit 7: the visitor stops at 3
+            };
+            match stream {
+                Some(s) => b.read_stream_backward(s, from, limit, &mut visit).unwrap(),
+                None => b.read_log_backward(from, limit, &mut visit).unwrap(),
+            }
+            out
+        };
+        let froms = [
+            None,
+            Some(0),
+            Some(1),
+            Some(3),
+            Some(6),
+            Some(7),
+            Some(u64::MAX),
+        ];
+        for stream in [None, Some(&b"a"[..]), Some(b"b"), Some(b"c")] {
+            for from in froms {
+                for limit in [0, 1, 2, 7, usize::MAX] {
+                    let want = read(&memory, stream, from, limit);
+                    let got = read(&forward, stream, from, limit);
+                    assert_eq!(got, want, "{stream:?} from {from:?} limit {limit}");
+                }
+            }
+        }
+        let all: Vec<u64> = read(&memory, None, None, usize::MAX)
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(all, [6, 5, 4, 3, 2, 1, 0]);
+        let a: Vec<u64> = read(&forward, Some(b"a"), Some(2), usize::MAX)
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(a, [2, 1, 0]);
+    }
 }
