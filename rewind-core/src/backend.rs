@@ -349,6 +349,8 @@ pub fn check_append(req: &AppendRequest) -> Result<()> {
             "an append needs at least one event".into(),
         ));
     }
+    // Few parts are compared pairwise; many go through a set.
+    let mut streams: HashSet<&[u8]> = HashSet::new();
     for (i, part) in req.parts.iter().enumerate() {
         check_stream_name(&part.stream)?;
         if part.events.is_empty() {
@@ -361,7 +363,12 @@ pub fn check_append(req: &AppendRequest) -> Result<()> {
                 )
             }));
         }
-        if req.parts[..i].iter().any(|p| p.stream == part.stream) {
+        let named_before = if req.parts.len() <= 8 {
+            req.parts[..i].iter().any(|p| p.stream == part.stream)
+        } else {
+            !streams.insert(&part.stream)
+        };
+        if named_before {
             return Err(Error::InvalidArgument(format!(
                 "stream {} is named twice in one append",
                 Printable(&part.stream)
@@ -1076,6 +1083,28 @@ mod tests {
         }
         match &outcomes[1] {
             Err(Error::InvalidArgument(m)) => assert!(m.contains("stream t has no events"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stream_twice_among_many_parts_is_invalid() {
+        let mut log = Log::default();
+        let names: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        let ids: Vec<String> = (0..41).map(|i| format!("e{i}")).collect();
+        let mut parts: Vec<StreamRequest> = names
+            .iter()
+            .zip(&ids)
+            .map(|(n, id)| part(n, Any, &[id.as_str()]))
+            .collect();
+        let outcomes = plan(&mut log, &[multi(parts.clone())]);
+        assert_eq!(ok(&outcomes[0]).written().unwrap().len(), 40);
+        parts.push(part("s17", Any, &["e40"]));
+        let outcomes = plan(&mut Log::default(), &[multi(parts)]);
+        match &outcomes[0] {
+            Err(Error::InvalidArgument(m)) => {
+                assert!(m.contains("stream s17 is named twice"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
     }
