@@ -302,7 +302,7 @@ pub trait Backend: Send + Sync + 'static {
 /// The first version (or position) a backward read visits, of a sequence of
 /// `len` events, when asked to start at `from`; `None` when it visits
 /// nothing.
-pub fn backward_start(from: Option<u64>, len: u64) -> Option<u64> {
+pub(crate) fn backward_start(from: Option<u64>, len: u64) -> Option<u64> {
     let last = len.checked_sub(1)?;
     Some(from.map_or(last, |f| f.min(last)))
 }
