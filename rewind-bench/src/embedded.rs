@@ -23,10 +23,11 @@ const LOAD_BATCH: usize = 10_000;
 const RAW_MAP_SIZE: usize = 8 << 30;
 
 /// The size of the record Rewind's LMDB backend keeps in its log for an
-/// event of [`STREAM`] with a generated (36-byte) id and `payload` bytes of
-/// data: stream length, stream, id length, id, version (8), data.
+/// event of [`STREAM`] with a generated (36-byte) id, no type, no metadata
+/// and `payload` bytes of data: tag and record version (2), stream length,
+/// stream, id length, id, version (8), type length, metadata length, data.
 pub fn rewind_record_len(payload: usize) -> usize {
-    2 + STREAM.len() + 36 + 8 + payload
+    6 + STREAM.len() + 36 + 8 + payload
 }
 
 /// The event data used everywhere: `n` bytes, not all alike.

@@ -106,12 +106,10 @@ impl LogFilter {
     }
 }
 
-// EVENT TYPES: events carry no type yet, so every event has the empty type.
-// Once `EventRef` has its `event_type` field, this returns `e.event_type`.
-#[allow(unused_variables)]
+/// The type of an event (empty for an untyped one).
 #[inline]
 fn event_type_of<'a>(e: &EventRef<'a>) -> &'a [u8] {
-    b""
+    e.event_type
 }
 
 /// Visits up to `limit` events of the log that `filter` passes, examining
@@ -161,12 +159,18 @@ mod tests {
     use crate::{ExpectedVersion, NewEvent, Store};
 
     fn event(stream: &[u8]) -> EventRef<'_> {
+        typed(stream, b"")
+    }
+
+    fn typed<'a>(stream: &'a [u8], event_type: &'a [u8]) -> EventRef<'a> {
         EventRef {
             id: b"id",
             data: b"data",
             stream,
             version: 0,
             position: 0,
+            event_type,
+            metadata: b"",
         }
     }
 
@@ -210,8 +214,14 @@ mod tests {
 
     #[test]
     fn matches_asks_the_events_type() {
-        // Every event has the empty type until events carry one.
         assert_eq!(event_type_of(&event(b"s")), b"");
+        assert_eq!(event_type_of(&typed(b"s", b"paid")), b"paid");
+        assert!(LogFilter::all()
+            .with_event_types(["paid"])
+            .matches(&typed(b"s", b"paid")));
+        assert!(!LogFilter::all()
+            .with_event_types(["paid"])
+            .matches(&typed(b"s", b"made")));
         let untyped = LogFilter::all().with_event_types([""]);
         assert!(untyped.matches(&event(b"s")));
         let typed = LogFilter::all().with_event_types(["paid"]);

@@ -55,6 +55,9 @@ pub mod subscription;
 pub use backend::Backend;
 pub use error::{Error, ErrorCategory, Printable, Result};
 pub use filter::LogFilter;
-pub use model::{Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamHead, MAX_NAME_LEN};
+pub use model::{
+    Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamAppend, StreamHead, MAX_NAME_LEN,
+    MAX_TYPE_LEN,
+};
 pub use store::{CommittedAppend, Store, StoreOptions};
 pub use subscription::{StopHandle, Subscription, SubscriptionItem};

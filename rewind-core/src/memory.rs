@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use crate::backend::{plan_batch, AppendOutcome, AppendRequest, Backend, StoreView, Visitor};
+use crate::backend::{
+    backward_start, events_to_write, plan_batch, AppendOutcome, AppendRequest, Backend, StoreView,
+    Visitor,
+};
 use crate::{Event, Result, StreamHead};
 
 #[derive(Default)]
@@ -34,6 +37,10 @@ impl StoreView for &State {
     fn contains_id(&mut self, id: &[u8]) -> Result<bool> {
         Ok(self.ids.contains_key(id))
     }
+
+    fn event(&mut self, id: &[u8]) -> Result<Option<Event>> {
+        Ok(self.ids.get(id).map(|&p| self.log[p as usize].clone()))
+    }
 }
 
 /// A backend that keeps every event in memory.
@@ -58,24 +65,27 @@ impl Backend for MemoryBackend {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         let next = state.log.len() as u64;
         let outcomes = plan_batch(&mut &*state, next, batch)?;
-        for (req, outcome) in batch.iter().zip(&outcomes) {
-            let Ok(o) = outcome else { continue };
-            for (i, (id, data)) in req.events.iter().enumerate() {
-                let position = o.first_position + i as u64;
-                state.ids.insert(id.clone(), position);
-                state
-                    .streams
-                    .entry(req.stream.clone())
-                    .or_default()
-                    .push(position);
-                state.log.push(Event {
-                    id: id.clone(),
-                    data: data.clone(),
-                    stream: req.stream.clone(),
-                    version: o.first_version + i as u64,
-                    position,
-                });
+        let state = &mut *state;
+        for planned in events_to_write(batch, &outcomes) {
+            let e = planned.event;
+            state.ids.insert(e.id.clone(), planned.position);
+            match state.streams.get_mut(planned.stream) {
+                Some(positions) => positions.push(planned.position),
+                None => {
+                    state
+                        .streams
+                        .insert(planned.stream.to_vec(), vec![planned.position]);
+                }
             }
+            state.log.push(Event {
+                id: e.id.clone(),
+                event_type: e.event_type.clone(),
+                metadata: e.metadata.clone(),
+                data: e.data.clone(),
+                stream: planned.stream.to_vec(),
+                version: planned.version,
+                position: planned.position,
+            });
         }
         Ok(outcomes)
     }
@@ -104,6 +114,46 @@ impl Backend for MemoryBackend {
         };
         let start = usize::try_from(from_version).unwrap_or(usize::MAX);
         for &p in positions.iter().skip(start).take(limit) {
+            if !visit(state.log[p as usize].as_ref()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_log_backward(
+        &self,
+        from_position: Option<u64>,
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        let state = self.read();
+        let Some(start) = backward_start(from_position, state.log.len() as u64) else {
+            return Ok(());
+        };
+        for event in state.log[..=start as usize].iter().rev().take(limit) {
+            if !visit(event.as_ref()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_stream_backward(
+        &self,
+        stream: &[u8],
+        from_version: Option<u64>,
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        let state = self.read();
+        let Some(positions) = state.streams.get(stream) else {
+            return Ok(());
+        };
+        let Some(start) = backward_start(from_version, positions.len() as u64) else {
+            return Ok(());
+        };
+        for &p in positions[..=start as usize].iter().rev().take(limit) {
             if !visit(state.log[p as usize].as_ref()) {
                 break;
             }

@@ -7,6 +7,9 @@ use crate::{Error, Result};
 /// The longest stream name, and the longest event id, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The longest event type, in bytes.
+pub const MAX_TYPE_LEN: usize = 255;
+
 /// An event as it is stored, borrowed from the store (no copy).
 ///
 /// The borrow ends with the read call that handed it out.
@@ -14,6 +17,12 @@ pub const MAX_NAME_LEN: usize = 255;
 pub struct EventRef<'a> {
     /// The event's id, unique in the store.
     pub id: &'a [u8],
+    /// The event's type: UTF-8 text of 0 to 255 bytes (empty for events
+    /// that arrived through the v1 or v2 wire protocol).
+    pub event_type: &'a [u8],
+    /// The event's metadata, opaque bytes (empty for events that arrived
+    /// through the v1 or v2 wire protocol).
+    pub metadata: &'a [u8],
     /// The event's data, opaque bytes.
     pub data: &'a [u8],
     /// The stream the event belongs to.
@@ -29,6 +38,8 @@ impl EventRef<'_> {
     pub fn to_owned(&self) -> Event {
         Event {
             id: self.id.to_vec(),
+            event_type: self.event_type.to_vec(),
+            metadata: self.metadata.to_vec(),
             data: self.data.to_vec(),
             stream: self.stream.to_vec(),
             version: self.version,
@@ -42,6 +53,12 @@ impl EventRef<'_> {
 pub struct Event {
     /// The event's id, unique in the store.
     pub id: Vec<u8>,
+    /// The event's type: UTF-8 text of 0 to 255 bytes (empty for events
+    /// that arrived through the v1 or v2 wire protocol).
+    pub event_type: Vec<u8>,
+    /// The event's metadata, opaque bytes (empty for events that arrived
+    /// through the v1 or v2 wire protocol).
+    pub metadata: Vec<u8>,
     /// The event's data, opaque bytes.
     pub data: Vec<u8>,
     /// The stream the event belongs to.
@@ -57,6 +74,8 @@ impl Event {
     pub fn as_ref(&self) -> EventRef<'_> {
         EventRef {
             id: &self.id,
+            event_type: &self.event_type,
+            metadata: &self.metadata,
             data: &self.data,
             stream: &self.stream,
             version: self.version,
@@ -65,29 +84,89 @@ impl Event {
     }
 }
 
-/// An event to append: data, and an id (one is generated when it is `None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event to append: data, an id (one is generated when it is `None`),
+/// a type and metadata (both empty unless set).
+///
+/// ```
+/// use rewind_core::NewEvent;
+///
+/// let e = NewEvent::new(r#"{"total": 12}"#)
+///     .with_type("OrderPlaced")
+///     .with_metadata(r#"{"user": "ann"}"#);
+/// assert_eq!(e.event_type, b"OrderPlaced");
+/// assert!(e.id.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewEvent {
     /// The id to store the event under; `None` lets the store assign a UUID.
     pub id: Option<Vec<u8>>,
+    /// The event's type: UTF-8 text of 0 to 255 bytes (checked when it is
+    /// appended).
+    pub event_type: Vec<u8>,
+    /// The event's metadata, opaque bytes.
+    pub metadata: Vec<u8>,
     /// The event's data.
     pub data: Vec<u8>,
 }
 
 impl NewEvent {
-    /// An event whose id the store assigns.
+    /// An event whose id the store assigns, with no type and no metadata.
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
         NewEvent {
-            id: None,
             data: data.into(),
+            ..NewEvent::default()
         }
     }
 
-    /// An event with an id chosen by the caller.
+    /// An event with an id chosen by the caller, with no type and no
+    /// metadata.
     pub fn with_id(id: impl Into<Vec<u8>>, data: impl Into<Vec<u8>>) -> Self {
         NewEvent {
             id: Some(id.into()),
             data: data.into(),
+            ..NewEvent::default()
+        }
+    }
+
+    /// The event with this type (UTF-8, at most 255 bytes: an append of an
+    /// event with another type is refused with
+    /// [`Error::InvalidArgument`]).
+    pub fn with_type(mut self, event_type: impl Into<Vec<u8>>) -> Self {
+        self.event_type = event_type.into();
+        self
+    }
+
+    /// The event with this metadata.
+    pub fn with_metadata(mut self, metadata: impl Into<Vec<u8>>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+}
+
+/// The events one append adds to one stream, under the stream's own
+/// expected version: a part of [`Store::append_multi`](crate::Store::append_multi).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// The stream to append to.
+    pub stream: Vec<u8>,
+    /// The condition on the stream's version before the append.
+    pub expected: ExpectedVersion,
+    /// The events, in order.
+    pub events: Vec<NewEvent>,
+}
+
+impl StreamAppend {
+    /// `events` for `stream`, if the stream is at the `expected` version
+    /// (the arguments in the order of [`Store::append`](crate::Store::append)).
+    pub fn new(
+        stream: impl Into<Vec<u8>>,
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    ) -> Self {
+        StreamAppend {
+            stream: stream.into(),
+            expected,
+            events,
         }
     }
 }
@@ -135,6 +214,8 @@ impl fmt::Display for ExpectedVersion {
 pub struct Appended {
     /// The id of the event (the one given, or the one generated).
     pub id: Vec<u8>,
+    /// The stream it was appended to.
+    pub stream: Vec<u8>,
     /// Its version in its stream.
     pub version: u64,
     /// Its position in the store-wide log.
@@ -169,6 +250,23 @@ pub fn check_event_id(id: &[u8]) -> Result<()> {
         return Err(Error::InvalidArgument(format!(
             "an event id must have 1 to {MAX_NAME_LEN} bytes, not {}",
             id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that an event type is UTF-8 text of at most 255 bytes.
+pub fn check_event_type(event_type: &[u8]) -> Result<()> {
+    if event_type.len() > MAX_TYPE_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "an event type must have at most {MAX_TYPE_LEN} bytes, not {}",
+            event_type.len()
+        )));
+    }
+    if std::str::from_utf8(event_type).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "an event type must be UTF-8 text, not {}",
+            crate::Printable(event_type)
         )));
     }
     Ok(())
@@ -213,5 +311,48 @@ mod tests {
         assert!(check_stream_name(&[b'a'; 256]).is_err());
         assert!(check_event_id(b"").is_err());
         assert!(check_event_id(&[0u8; 255]).is_ok());
+    }
+
+    #[test]
+    fn event_types_are_short_utf8_text() {
+        assert!(check_event_type(b"").is_ok());
+        assert!(check_event_type("Commande pass\u{e9}e".as_bytes()).is_ok());
+        assert!(check_event_type(&[b't'; 255]).is_ok());
+        // 254 bytes of 'e' and a two-byte character: 256 bytes
+        let long = format!("{}\u{e9}", "e".repeat(254));
+        assert!(matches!(
+            check_event_type(long.as_bytes()),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            check_event_type(&[b't'; 256]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            check_event_type(b"bad\xff"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            check_event_type(&[0xC3]),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn new_events_are_built_step_by_step() {
+        let e = NewEvent::with_id("e-1", "data")
+            .with_type("Placed")
+            .with_metadata(vec![0u8, 1]);
+        assert_eq!(
+            e,
+            NewEvent {
+                id: Some(b"e-1".to_vec()),
+                event_type: b"Placed".to_vec(),
+                metadata: vec![0, 1],
+                data: b"data".to_vec(),
+            }
+        );
+        let plain = NewEvent::new("d");
+        assert!(plain.id.is_none() && plain.event_type.is_empty() && plain.metadata.is_empty());
     }
 }

@@ -12,23 +12,31 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use crate::backend::{AppendOutcome, AppendRequest, Backend};
+use crate::backend::{
+    check_append, AppendOutcome, AppendRequest, Backend, PreparedEvent, StreamRequest,
+};
 use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
 use crate::metrics::{Metrics, StorageUse};
-use crate::model::{check_event_id, check_stream_name, new_event_id};
-use crate::{Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamHead};
+use crate::model::new_event_id;
+use crate::{
+    Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamAppend, StreamHead,
+};
 use crate::{LogFilter, Subscription};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH_APPENDS: usize = 8192;
-/// The most event bytes committed in one transaction (more appends wait).
+/// The most event bytes (ids, types, metadata and data) committed in one
+/// transaction (more appends wait).
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// What the writer calls once an append is durable (or has failed).
 pub type Completion = Box<dyn FnOnce(Result<Vec<Appended>>) + Send + 'static>;
 
-/// An append that was committed, as listeners see it.
+/// The events one committed append added to one stream, as listeners see
+/// them. An append to several streams is one `CommittedAppend` per stream,
+/// next to each other in the batch, in the order of the request (which is
+/// the order of their positions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedAppend {
     /// The stream appended to.
@@ -39,22 +47,24 @@ pub struct CommittedAppend {
     pub first_version: u64,
     /// The position of the first event.
     pub first_position: u64,
-    /// The events, `(id, data)`, in order.
-    pub events: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The events, in order.
+    pub events: Vec<PreparedEvent>,
 }
 
 impl CommittedAppend {
     /// Each event with the id of the event before it in its stream.
     pub fn iter(&self) -> impl Iterator<Item = (EventRef<'_>, Option<&[u8]>)> {
-        self.events.iter().enumerate().map(move |(i, (id, data))| {
+        self.events.iter().enumerate().map(move |(i, e)| {
             let prev = if i == 0 {
                 self.prev_id.as_deref()
             } else {
-                Some(self.events[i - 1].0.as_slice())
+                Some(self.events[i - 1].id.as_slice())
             };
             let ev = EventRef {
-                id,
-                data,
+                id: &e.id,
+                event_type: &e.event_type,
+                metadata: &e.metadata,
+                data: &e.data,
                 stream: &self.stream,
                 version: self.first_version + i as u64,
                 position: self.first_position + i as u64,
@@ -194,41 +204,35 @@ impl Store {
         }
     }
 
-    fn prepare(
-        stream: &[u8],
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> Result<AppendRequest> {
-        check_stream_name(stream)?;
-        if events.is_empty() {
-            return Err(Error::InvalidArgument(
-                "an append needs at least one event".into(),
-            ));
-        }
-        let events = events
+    fn prepare(parts: Vec<StreamAppend>) -> Result<AppendRequest> {
+        let parts = parts
             .into_iter()
-            .map(|e| {
-                let id = match e.id {
-                    Some(id) => {
-                        check_event_id(&id)?;
-                        id
-                    }
-                    None => new_event_id(),
-                };
-                Ok((id, e.data))
+            .map(|p| StreamRequest {
+                stream: p.stream,
+                expected: p.expected,
+                events: p
+                    .events
+                    .into_iter()
+                    .map(|e| PreparedEvent {
+                        id: e.id.unwrap_or_else(new_event_id),
+                        event_type: e.event_type,
+                        metadata: e.metadata,
+                        data: e.data,
+                    })
+                    .collect(),
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AppendRequest {
-            stream: stream.to_vec(),
-            expected,
-            events,
-        })
+            .collect();
+        let req = AppendRequest { parts };
+        check_append(&req)?;
+        Ok(req)
     }
 
     /// Appends `events` to `stream` atomically, if the stream is at the
     /// `expected` version. Returns without blocking; `done` is called on the
     /// writer thread once the append is durable (or has failed), exactly once.
     /// It must not block for long: it delays every other acknowledgement.
+    ///
+    /// The one-stream form of [`append_multi_async`](Store::append_multi_async).
     pub fn append_async(
         &self,
         stream: &[u8],
@@ -236,7 +240,16 @@ impl Store {
         expected: ExpectedVersion,
         done: Completion,
     ) {
-        let req = match Self::prepare(stream, events, expected) {
+        self.append_multi_async(vec![StreamAppend::new(stream, events, expected)], done)
+    }
+
+    /// Appends events to several streams atomically (see
+    /// [`append_multi`](Store::append_multi)). Returns without blocking;
+    /// `done` is called on the writer thread once the append is durable (or
+    /// has failed), exactly once. It must not block for long: it delays
+    /// every other acknowledgement.
+    pub fn append_multi_async(&self, parts: Vec<StreamAppend>, done: Completion) {
+        let req = match Self::prepare(parts) {
             Ok(r) => r,
             Err(e) => {
                 self.inner
@@ -257,6 +270,8 @@ impl Store {
 
     /// Appends `events` to `stream` atomically, if the stream is at the
     /// `expected` version, and blocks until the append is durable on disk.
+    /// The one-stream form of [`append_multi`](Store::append_multi): the
+    /// same rules, retries included.
     ///
     /// Errors: [`Error::WrongExpectedVersion`], [`Error::DuplicateId`],
     /// [`Error::InvalidArgument`], [`Error::StorageFull`], [`Error::Closed`],
@@ -267,11 +282,69 @@ impl Store {
         events: Vec<NewEvent>,
         expected: ExpectedVersion,
     ) -> Result<Vec<Appended>> {
+        self.append_multi(vec![StreamAppend::new(stream, events, expected)])
+    }
+
+    /// Appends events to several streams in one atomic step, each stream
+    /// under its own expected version, and blocks until the append is
+    /// durable on disk. Either every part is stored, in one transaction, or
+    /// none is. The append is one entry of the group commit, like any other.
+    ///
+    /// Returns where every event landed, in request order (part after part):
+    /// its id, stream, version and position. The events of a new append
+    /// take consecutive positions, part after part.
+    ///
+    /// - Each part names a different stream: a stream named twice is
+    ///   [`Error::InvalidArgument`] naming the stream (one part per stream
+    ///   keeps the meaning of each expected version plain). So is an append
+    ///   with no parts, or a part with no events.
+    /// - Ids are unique in the store. An append whose events are **all**
+    ///   stored already (by id), identically (same stream, type, metadata
+    ///   and data) and at versions consistent with the request (consecutive
+    ///   in each stream in request order, the first one `n + 1` after
+    ///   `Exact(n)`, 0 after `NoStream`, not 0 after `StreamExists`) is a
+    ///   retry of an append that succeeded: it succeeds again, whatever the
+    ///   streams' versions are now, writes nothing, tells no listener, and
+    ///   returns the original versions and positions. Any other append with
+    ///   a stored id (some ids stored and some not, or a stored event that
+    ///   differs) or an id given twice is [`Error::DuplicateId`], whatever
+    ///   its expected versions say, naming the first stored id (the first
+    ///   one that differs, when all are stored).
+    /// - Otherwise each part's expected version is checked against its
+    ///   stream; a conflict on any refuses the whole append with
+    ///   [`Error::WrongExpectedVersion`] naming that stream, its expected and
+    ///   its actual version.
+    /// - Event types are UTF-8 text of at most 255 bytes, ids and stream
+    ///   names 1 to 255 bytes ([`Error::InvalidArgument`]).
+    ///
+    /// Errors: as [`append`](Store::append).
+    ///
+    /// ```
+    /// use rewind_core::{ExpectedVersion, NewEvent, Store, StreamAppend};
+    ///
+    /// let store = Store::in_memory();
+    /// let transfer = vec![
+    ///     StreamAppend::new(
+    ///         "account-1",
+    ///         vec![NewEvent::with_id("t1-out", "-5").with_type("Debited")],
+    ///         ExpectedVersion::Any,
+    ///     ),
+    ///     StreamAppend::new(
+    ///         "account-2",
+    ///         vec![NewEvent::with_id("t1-in", "+5").with_type("Credited")],
+    ///         ExpectedVersion::NoStream,
+    ///     ),
+    /// ];
+    /// let done = store.append_multi(transfer.clone()).unwrap();
+    /// assert_eq!((done[1].stream.as_slice(), done[1].position), (&b"account-2"[..], 1));
+    /// // Sent again (the acknowledgement was lost): the same answer, nothing written.
+    /// assert_eq!(store.append_multi(transfer).unwrap(), done);
+    /// assert_eq!(store.next_position().unwrap(), 2);
+    /// ```
+    pub fn append_multi(&self, parts: Vec<StreamAppend>) -> Result<Vec<Appended>> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.append_async(
-            stream,
-            events,
-            expected,
+        self.append_multi_async(
+            parts,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -384,6 +457,43 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits up to `limit` events of `stream` backwards, borrowed from the
+    /// store: from version `from_version` (inclusive; `None`, or a version
+    /// past the stream's end, starts at its last event) down to version 0.
+    /// `visit` returns `false` to stop early. A stream that does not exist
+    /// has no events.
+    pub fn read_stream_backward(
+        &self,
+        stream: &[u8],
+        from_version: Option<u64>,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.count_read();
+        if limit == 0 {
+            return Ok(());
+        }
+        self.inner
+            .backend
+            .read_stream_backward(stream, from_version, limit, &mut visit)
+    }
+
+    /// Up to `limit` events of `stream` backwards from version
+    /// `from_version` (inclusive; `None`: from the last event).
+    pub fn read_stream_backward_vec(
+        &self,
+        stream: &[u8],
+        from_version: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_stream_backward(stream, from_version, limit, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
+    }
+
     /// A filtered scan of the log positions `from_position..end`: one read.
     /// Returns the position to resume from.
     pub(crate) fn scan_log(
@@ -411,6 +521,40 @@ impl Store {
     /// once, then each event as it commits. See [`Subscription`].
     pub fn subscribe(&self, from_position: Option<u64>, filter: LogFilter) -> Result<Subscription> {
         Subscription::new(self.clone(), from_position, filter)
+    }
+
+    /// Visits up to `limit` events of the whole log backwards, borrowed from
+    /// the store: from position `from_position` (inclusive; `None`, or a
+    /// position past the end, starts at the last event) down to position 0.
+    /// `visit` returns `false` to stop early.
+    pub fn read_log_backward(
+        &self,
+        from_position: Option<u64>,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.count_read();
+        if limit == 0 {
+            return Ok(());
+        }
+        self.inner
+            .backend
+            .read_log_backward(from_position, limit, &mut visit)
+    }
+
+    /// Up to `limit` events of the whole log backwards from position
+    /// `from_position` (inclusive; `None`: from the last event).
+    pub fn read_log_backward_vec(
+        &self,
+        from_position: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.read_log_backward(from_position, limit, |e| {
+            out.push(e.to_owned());
+            true
+        })?;
+        Ok(out)
     }
 
     /// The event with this id, if any.
@@ -616,7 +760,11 @@ fn writer_loop(backend: &dyn Backend, listeners: &Listeners, metrics: &Metrics, 
 }
 
 fn batch_bytes(r: &AppendRequest) -> usize {
-    r.events.iter().map(|(id, d)| id.len() + d.len()).sum()
+    r.parts
+        .iter()
+        .flat_map(|p| &p.events)
+        .map(PreparedEvent::len_bytes)
+        .sum()
 }
 
 fn commit_batch(
@@ -650,33 +798,34 @@ fn commit_batch(
     let mut results = Vec::with_capacity(reqs.len());
     for (req, outcome) in reqs.into_iter().zip(outcomes) {
         match outcome {
-            Ok(AppendOutcome {
-                first_version,
-                first_position,
-                prev_id,
-            }) => {
-                let appended = req
-                    .events
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (id, _))| Appended {
-                        id: id.clone(),
-                        version: first_version + i as u64,
-                        position: first_position + i as u64,
-                    })
-                    .collect();
+            Ok(AppendOutcome::Written(parts)) => {
+                let count = req.event_count();
+                let mut appended = Vec::with_capacity(count);
+                for (part, o) in req.parts.into_iter().zip(parts) {
+                    appended.extend(part.events.iter().enumerate().map(|(i, e)| Appended {
+                        id: e.id.clone(),
+                        stream: part.stream.clone(),
+                        version: o.first_version + i as u64,
+                        position: o.first_position + i as u64,
+                    }));
+                    committed.push(CommittedAppend {
+                        stream: part.stream,
+                        prev_id: o.prev_id,
+                        first_version: o.first_version,
+                        first_position: o.first_position,
+                        events: part.events,
+                    });
+                }
                 metrics.appends.fetch_add(1, Ordering::Relaxed);
                 metrics
                     .events_appended
-                    .fetch_add(req.events.len() as u64, Ordering::Relaxed);
+                    .fetch_add(count as u64, Ordering::Relaxed);
                 results.push(Ok(appended));
-                committed.push(CommittedAppend {
-                    stream: req.stream,
-                    prev_id,
-                    first_version,
-                    first_position,
-                    events: req.events,
-                });
+            }
+            Ok(AppendOutcome::AlreadyStored(appended)) => {
+                // A retry: acknowledged again, but nothing new to tell.
+                metrics.appends.fetch_add(1, Ordering::Relaxed);
+                results.push(Ok(appended));
             }
             Err(e) => {
                 metrics.append_errors.fetch_add(1, Ordering::Relaxed);

@@ -557,7 +557,7 @@ mod tests {
             prev_id: None,
             first_version: 0,
             first_position,
-            events: vec![(b"i".to_vec(), b"d".to_vec()); n],
+            events: vec![crate::backend::PreparedEvent::new(b"i".to_vec(), b"d".to_vec()); n],
         };
         assert_eq!(batch_end(&[]), None);
         assert_eq!(batch_end(&[a(0, 3), a(3, 2)]), Some(5));

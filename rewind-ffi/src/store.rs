@@ -250,6 +250,7 @@ pub unsafe extern "C" fn rewind_store_append(
                 Ok(NewEvent {
                     id: id.map(<[u8]>::to_vec),
                     data: data.to_vec(),
+                    ..NewEvent::default()
                 })
             })
             .collect::<FfiResult<Vec<_>>>()?;

@@ -10,8 +10,12 @@
 //! Appends follow the rules every backend follows: a batch is planned with
 //! [`plan_batch`] over the index (a [`StoreView`] of one stream: an append
 //! to another stream is refused with `InvalidArgument`, and so is an id that
-//! is not UTF-8, since the store's keys are `str`), and only the accepted
-//! appends are written, in order. An append of one event is written with
+//! is not UTF-8, since the store's keys are `str`), and only the appends to
+//! write are written, in order. Such a store keeps no event types and no
+//! metadata: an append of an event with either is refused with
+//! `InvalidArgument`. A retry (an append whose events the store holds
+//! already, as they are) is told apart from a duplicate by reading those
+//! events from the store before planning, and is not written again. An append of one event is written with
 //! `add_event(key, event)`; an append of several with the store's
 //! `add_events([(key, event), ...])` when it has one (the package's stores
 //! do), which writes them all or none, and otherwise with one `add_event`
@@ -28,9 +32,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
-use rewind_core::backend::{plan_batch, AppendOutcome, AppendRequest, Backend, StoreView, Visitor};
+use rewind_core::backend::{
+    plan_batch, AppendOutcome, AppendRequest, Backend, PreparedEvent, StoreView, Visitor,
+};
 use rewind_core::server::ServerOptions;
-use rewind_core::{Error, EventRef, Result, Store, StreamHead};
+use rewind_core::{Error, Event, EventRef, Result, Store, StreamHead};
 
 use crate::store::PyStore;
 use crate::types::bytes_arg;
@@ -60,11 +66,17 @@ impl Index {
     }
 }
 
+/// The events of a batch the store holds already (or why one could not be
+/// read), by id.
+type Known = HashMap<Vec<u8>, Result<Event, String>>;
+
 /// The index as the batch planner sees it: the store before the batch.
 struct IndexView<'a> {
     index: &'a Index,
     /// The one stream the store holds.
     stream: &'a [u8],
+    /// The events the batch names that the store holds, read beforehand.
+    known: &'a Known,
 }
 
 impl StoreView for IndexView<'_> {
@@ -83,6 +95,20 @@ impl StoreView for IndexView<'_> {
         // Asked about every id of an append the plan accepts.
         key_str(id)?;
         Ok(self.index.versions.contains_key(id))
+    }
+
+    fn event(&mut self, id: &[u8]) -> Result<Option<Event>> {
+        if !self.index.versions.contains_key(id) {
+            return Ok(None);
+        }
+        match self.known.get(id) {
+            Some(Ok(e)) => Ok(Some(e.clone())),
+            Some(Err(m)) => Err(Error::Backend(m.clone())),
+            None => Err(Error::Backend(format!(
+                "the event {} was not read before the append",
+                rewind_core::Printable(id)
+            ))),
+        }
     }
 }
 
@@ -169,58 +195,97 @@ impl PyEventStoreBackend {
         check().unwrap_or(false)
     }
 
-    /// Plans `batch` against the index (see [`plan_batch`]).
+    /// Plans `batch` against the index (see [`plan_batch`]), after reading
+    /// the events of the batch the store holds already (without holding
+    /// the index: that runs Python code), to tell retries from duplicates.
+    /// Only this thread (the store's writer) changes the index, so it is
+    /// the same when planning as when those were looked up.
     fn plan(&self, batch: &[AppendRequest]) -> Result<Vec<Result<AppendOutcome>>> {
+        let held: Vec<(Vec<u8>, u64)> = {
+            let idx = self.index();
+            batch
+                .iter()
+                .flat_map(AppendRequest::events)
+                .filter_map(|(_, e)| idx.versions.get(&e.id).map(|&v| (e.id.clone(), v)))
+                .collect()
+        };
+        let mut known = Known::new();
+        for (id, version) in held {
+            let event = self.event_at(version).map_err(|e| e.to_string());
+            known.insert(id, event);
+        }
         let idx = self.index();
         let next = idx.ids.len() as u64;
         let mut view = IndexView {
             index: &idx,
             stream: &self.stream,
+            known: &known,
         };
         plan_batch(&mut view, next, batch)
+    }
+
+    /// The event at `version`, read from the store.
+    fn event_at(&self, version: u64) -> Result<Event> {
+        let mut found = None;
+        self.visit_from(version, 1, &mut |e| {
+            found = Some(e.to_owned());
+            false
+        })?;
+        found.ok_or_else(|| {
+            Error::Backend(format!(
+                "the event store did not return its event {version}"
+            ))
+        })
     }
 
     /// Writes the events of an accepted append to the store, and what the
     /// store took to the index (see the module documentation).
     fn write(&self, py: Python<'_>, req: &AppendRequest) -> Result<()> {
-        let keys = req
-            .events
+        let events: Vec<&PreparedEvent> = req.events().map(|(_, e)| e).collect();
+        if events
             .iter()
-            .map(|(id, _)| key_str(id))
+            .any(|e| !e.event_type.is_empty() || !e.metadata.is_empty())
+        {
+            return Err(Error::InvalidArgument(
+                "this event store keeps no event types or metadata".into(),
+            ));
+        }
+        let keys = events
+            .iter()
+            .map(|e| key_str(&e.id))
             .collect::<Result<Vec<&str>>>()?;
         let store = self.store.bind(py);
-        if req.events.len() > 1 {
+        if events.len() > 1 {
             let add_events = store
                 .getattr_opt("add_events")
                 .map_err(|e| backend_err(py, "add_events failed", &e))?
                 .filter(|m| m.is_callable());
             if let Some(add_events) = add_events {
-                let pairs = req
-                    .events
+                let pairs = events
                     .iter()
                     .zip(&keys)
-                    .map(|((_, data), key)| (*key, PyBytes::new(py, data)));
+                    .map(|(e, key)| (*key, PyBytes::new(py, &e.data)));
                 let written = PyList::new(py, pairs).and_then(|l| add_events.call1((l,)));
                 return match written {
                     Ok(_) => {
                         let mut idx = self.index();
-                        for (id, _) in &req.events {
-                            idx.push(id.clone());
+                        for e in &events {
+                            idx.push(e.id.clone());
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.add_events_failed(py, req, &keys, &e)),
+                    Err(e) => Err(self.add_events_failed(py, &events, &keys, &e)),
                 };
             }
         }
-        for ((id, data), key) in req.events.iter().zip(&keys) {
-            if let Err(e) = store.call_method1("add_event", (*key, PyBytes::new(py, data))) {
+        for (event, key) in events.iter().zip(&keys) {
+            if let Err(e) = store.call_method1("add_event", (*key, PyBytes::new(py, &event.data))) {
                 if Self::is_key_exists_error(py, &e) {
-                    return Err(Error::DuplicateId(id.clone()));
+                    return Err(Error::DuplicateId(event.id.clone()));
                 }
                 return Err(backend_err(py, "add_event failed", &e));
             }
-            self.index().push(id.clone());
+            self.index().push(event.id.clone());
         }
         Ok(())
     }
@@ -237,7 +302,7 @@ impl PyEventStoreBackend {
     fn add_events_failed(
         &self,
         py: Python<'_>,
-        req: &AppendRequest,
+        events: &[&PreparedEvent],
         keys: &[&str],
         e: &PyErr,
     ) -> Error {
@@ -249,8 +314,8 @@ impl PyEventStoreBackend {
                 .unwrap_or(false)
         };
         if Self::is_key_exists_error(py, e) {
-            return match req.events.iter().zip(keys).find(|(_, key)| holds(key)) {
-                Some(((id, _), _)) => Error::DuplicateId(id.clone()),
+            return match events.iter().zip(keys).find(|(_, key)| holds(key)) {
+                Some((event, _)) => Error::DuplicateId(event.id.clone()),
                 None => backend_err(py, "add_events failed", e),
             };
         }
@@ -262,8 +327,8 @@ impl PyEventStoreBackend {
                 keys.len()
             );
             let mut idx = self.index();
-            for (id, _) in &req.events[..kept] {
-                idx.push(id.clone());
+            for e in &events[..kept] {
+                idx.push(e.id.clone());
             }
         }
         err
@@ -301,6 +366,8 @@ impl PyEventStoreBackend {
                 let (id, data) = pair;
                 let ev = EventRef {
                     id: &id,
+                    event_type: &[],
+                    metadata: &[],
                     data: &data,
                     stream: &self.stream,
                     version,
@@ -333,9 +400,10 @@ impl Backend for PyEventStoreBackend {
                 };
                 for (req, planned) in rest.iter().zip(plan) {
                     let outcome = match planned {
-                        Ok(o) => o,
-                        Err(e) => {
-                            outcomes.push(Err(e));
+                        Ok(o @ AppendOutcome::Written(_)) => o,
+                        // A retry is not written again; a refusal not at all.
+                        other => {
+                            outcomes.push(other);
                             continue;
                         }
                     };

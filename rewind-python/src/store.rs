@@ -52,7 +52,11 @@ fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<NewEvent>> {
             }
             let id = opt_bytes_arg(Some(&t.get_item(0)?), "an event id")?;
             let data = bytes_arg(&t.get_item(1)?, "event data")?;
-            out.push(NewEvent { id, data });
+            out.push(NewEvent {
+                id,
+                data,
+                ..NewEvent::default()
+            });
         } else {
             out.push(NewEvent::new(bytes_arg(&item, "event data")?));
         }

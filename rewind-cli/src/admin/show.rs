@@ -137,6 +137,8 @@ mod tests {
             stream: b"my stream",
             version: 3,
             position: 17,
+            event_type: b"",
+            metadata: b"",
         };
         let mut out = String::new();
         event_line(&mut out, &e, Format::Text, None);

@@ -9,7 +9,11 @@
 //!    `{"position":P,"stream":S,"version":V,"id":I,"data":D}`, where S, I
 //!    and D are the stream name, the id and the data in base64 (RFC 4648,
 //!    standard alphabet, with padding), P the event's position in the log
-//!    and V its version in its stream;
+//!    and V its version in its stream; an event with a type or metadata
+//!    has the keys `"type":T` and `"metadata":M` after `"id"` (each only
+//!    when not empty; base64 too), so a store of untyped events exports to
+//!    the same bytes as before types existed, and a reader that does not
+//!    know them refuses such a file instead of dropping them;
 //! 3. the **trailer**: `{"end":true,"events":N,"sha256":H}`, where H is the
 //!    SHA-256 of every byte of the file before the trailer (the header and
 //!    the event lines, with their newlines), in lowercase hexadecimal.
@@ -47,6 +51,14 @@ pub fn push_event_line(out: &mut String, e: &EventRef<'_>) {
     out.push_str(&e.version.to_string());
     out.push_str(",\"id\":\"");
     base64::encode_into(out, e.id);
+    if !e.event_type.is_empty() {
+        out.push_str("\",\"type\":\"");
+        base64::encode_into(out, e.event_type);
+    }
+    if !e.metadata.is_empty() {
+        out.push_str("\",\"metadata\":\"");
+        base64::encode_into(out, e.metadata);
+    }
     out.push_str("\",\"data\":\"");
     base64::encode_into(out, e.data);
     out.push_str("\"}");
@@ -200,6 +212,15 @@ impl Members {
         base64::decode(&s).ok_or_else(|| bad(self.line, format!("\"{key}\" is not base64")))
     }
 
+    /// A base64 value that may be missing (empty then).
+    fn optional_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
+        if self.members.iter().any(|(k, _)| k == key) {
+            self.bytes(key)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     fn done(self) -> Result<()> {
         match self.members.first() {
             None => Ok(()),
@@ -346,6 +367,8 @@ impl<R: BufRead> ExportReader<R> {
         let stream = m.bytes("stream")?;
         let version = m.int("version")?;
         let id = m.bytes("id")?;
+        let event_type = m.optional_bytes("type")?;
+        let metadata = m.optional_bytes("metadata")?;
         let data = m.bytes("data")?;
         m.done()?;
         if position != self.read {
@@ -356,6 +379,7 @@ impl<R: BufRead> ExportReader<R> {
         }
         crate::model::check_stream_name(&stream).map_err(|e| bad(line, message(e)))?;
         crate::model::check_event_id(&id).map_err(|e| bad(line, message(e)))?;
+        crate::model::check_event_type(&event_type).map_err(|e| bad(line, message(e)))?;
         self.hash.as_mut().expect("hashing").update(&self.buf);
         self.read += 1;
         Ok(Some(Event {
@@ -364,6 +388,8 @@ impl<R: BufRead> ExportReader<R> {
             stream,
             version,
             position,
+            event_type,
+            metadata,
         }))
     }
 
@@ -390,6 +416,8 @@ mod tests {
             stream,
             version,
             position,
+            event_type: b"",
+            metadata: b"",
         }
     }
 
@@ -467,6 +495,33 @@ mod tests {
             .unwrap()
             .0;
         assert!(read_all(&empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn types_and_metadata_round_trip_and_appear_only_when_set() {
+        let typed = EventRef {
+            event_type: b"OrderPlaced",
+            metadata: b"\x00meta",
+            ..ev(0, b"orders", 0, b"id-0", b"created")
+        };
+        let untyped = ev(1, b"orders", 1, b"id-1", b"paid");
+        let mut line = String::new();
+        push_event_line(&mut line, &typed);
+        assert_eq!(
+            line,
+            r#"{"position":0,"stream":"b3JkZXJz","version":0,"id":"aWQtMA==","type":"T3JkZXJQbGFjZWQ=","metadata":"AG1ldGE=","data":"Y3JlYXRlZA=="}"#
+        );
+        let mut w = ExportWriter::new(Vec::new(), 2).unwrap();
+        w.event(&typed).unwrap();
+        w.event(&untyped).unwrap();
+        let bytes = w.finish().unwrap().0;
+        assert_eq!(
+            String::from_utf8_lossy(&bytes).matches("\"type\"").count(),
+            1
+        );
+        let events = read_all(&bytes).unwrap();
+        assert_eq!(events[0], typed.to_owned());
+        assert_eq!(events[1], untyped.to_owned());
     }
 
     #[test]
@@ -570,8 +625,16 @@ mod tests {
             "line 2: \"version\" must be an integer"
         );
         assert_eq!(
-            case(r#"{"position":0,"stream":"cw==","version":0,"id":"aQ==","data":"","type":""}"#),
-            "line 2: an unknown key \"type\""
+            case(r#"{"position":0,"stream":"cw==","version":0,"id":"aQ==","data":"","kind":""}"#),
+            "line 2: an unknown key \"kind\""
+        );
+        // An event type must be UTF-8.
+        let bad_type = case(
+            r#"{"position":0,"stream":"cw==","version":0,"id":"aQ==","type":"/w==","data":""}"#,
+        );
+        assert!(
+            bad_type.starts_with("line 2: ") && bad_type.contains("UTF-8"),
+            "{bad_type}"
         );
         assert!(case("{\"position\":0,\"stream\":\"\u{fffd}").contains("line 2"));
     }

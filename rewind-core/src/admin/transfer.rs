@@ -253,20 +253,20 @@ pub fn import_into(
         };
         match run.as_mut() {
             Some(r) if follows(r) => {
-                r.bytes += ev.data.len();
-                r.events.push(NewEvent::with_id(ev.id, ev.data));
+                r.bytes += ev.data.len() + ev.metadata.len();
+                r.events.push(new_event(ev));
             }
             _ => {
                 if let Some(r) = run.take() {
                     submit(store, &flight, r)?;
                 }
                 run = Some(Run {
-                    bytes: ev.data.len(),
+                    bytes: ev.data.len() + ev.metadata.len(),
                     first_line: reader.line_number(),
                     first_version: ev.version,
                     first_position: ev.position,
-                    events: vec![NewEvent::with_id(ev.id, ev.data)],
-                    stream: ev.stream,
+                    stream: ev.stream.clone(),
+                    events: vec![new_event(ev)],
                 });
             }
         }
@@ -287,6 +287,14 @@ pub fn import_into(
         .checked()
         .expect("the reader ends after the trailer")
         .clone())
+}
+
+/// The event to append for one read from an export: the same id, type,
+/// metadata and data.
+fn new_event(ev: crate::Event) -> NewEvent {
+    NewEvent::with_id(ev.id, ev.data)
+        .with_type(ev.event_type)
+        .with_metadata(ev.metadata)
 }
 
 #[cfg(test)]
@@ -395,6 +403,8 @@ mod tests {
                 version: *v,
                 id: id.as_bytes().to_vec(),
                 data: vec![],
+                event_type: vec![],
+                metadata: vec![],
             };
             crate::admin::format::push_event_line(&mut body, &e.as_ref());
             body.push('\n');

@@ -455,7 +455,7 @@ fn io_to_lmdb(e: std::io::Error) -> lmdb::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::AppendRequest;
+    use crate::backend::{AppendRequest, PreparedEvent};
     use crate::lmdb::write::append_batch;
     use crate::lmdb::LmdbOptions;
     use crate::{Error, ExpectedVersion};
@@ -465,14 +465,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::open(&LmdbOptions::new(dir.path().join("db"))).unwrap();
         for (stream, id) in events {
-            let req = AppendRequest {
-                stream: stream.to_vec(),
-                expected: ExpectedVersion::Any,
-                events: vec![(
+            let req = AppendRequest::single(
+                stream.to_vec(),
+                ExpectedVersion::Any,
+                vec![PreparedEvent::new(
                     id.to_vec(),
                     format!("data of {}", Printable(id)).into_bytes(),
                 )],
-            };
+            );
             append_batch(&env, &[req]).unwrap().pop().unwrap().unwrap();
         }
         (dir, env)

@@ -4,11 +4,20 @@
 //!
 //! | database  | key                                   | value                                   |
 //! |-----------|---------------------------------------|-----------------------------------------|
-//! | `log`     | position (u64, big-endian)            | stream len, stream, id len, id, version, data |
+//! | `log`     | position (u64, big-endian)            | the event: a record (see below)         |
 //! | `ids`     | event id                              | position                                |
 //! | `streams` | stream len, stream, version (BE)      | position                                |
 //! | `heads`   | stream                                | version, position, id of the last event |
 //! | `meta`    | `format`                              | [`FORMAT`]                              |
+//!
+//! A record of `log` is, since format `rewind-lmdb-2`: a 0 byte, the record
+//! version (2), stream len, stream, id len, id, version (u64, big-endian),
+//! type len, type, metadata len (LEB128), metadata, data. Stores of Rewind
+//! 0.4.0 (format `rewind-lmdb-1`, [`FORMAT_V1`]) hold records without the
+//! first two bytes, the type and the metadata (stream len, stream, id len,
+//! id, version, data); they still read, and opening such a store for
+//! writing upgrades its marker in one transaction (new records are then in
+//! the new layout, the old ones stay as they are).
 //!
 //! Nothing is cached in memory between transactions, so every process that
 //! opens the directory sees the same store. When LMDB's map is full the
@@ -22,7 +31,7 @@
 //! | `codec`   | the bytes of every key and value (the format); pure functions |
 //! | `open`    | opening or creating the files, refusing what is not a whole store |
 //! | `env`     | the open environment: map size and growth, reader slots, transactions |
-//! | `read`    | reads by position, stream and id, heads, the next position |
+//! | `read`    | reads by position and stream (both ways) and id, heads, the next position |
 //! | `write`   | the batch append transaction and its retry when the map is full |
 //! | `inspect` | statistics, the list of streams, the index check, the compacted copy (the operator's tools) |
 
@@ -39,7 +48,7 @@ use crate::backend::{AppendOutcome, AppendRequest, Backend, Visitor};
 use crate::metrics::StorageUse;
 use crate::{Result, StreamHead};
 
-pub use codec::FORMAT;
+pub use codec::{FORMAT, FORMAT_V1};
 pub use inspect::{LmdbStats, VerifyReport};
 
 /// Options of an LMDB store.
@@ -155,6 +164,25 @@ impl Backend for LmdbBackend {
         visit: &mut Visitor<'_>,
     ) -> Result<()> {
         read::read_stream(&self.env, stream, from_version, limit, visit)
+    }
+
+    fn read_log_backward(
+        &self,
+        from_position: Option<u64>,
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        read::read_log_backward(&self.env, from_position, limit, visit)
+    }
+
+    fn read_stream_backward(
+        &self,
+        stream: &[u8],
+        from_version: Option<u64>,
+        limit: usize,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        read::read_stream_backward(&self.env, stream, from_version, limit, visit)
     }
 
     fn get(&self, id: &[u8], visit: &mut Visitor<'_>) -> Result<bool> {

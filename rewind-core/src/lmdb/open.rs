@@ -1,8 +1,9 @@
 //! Opening the files of a store: creating the directory and, in one
-//! transaction, the databases and the format marker of a new store; and
-//! refusing what is not a whole Rewind store (not a directory, a foreign or
-//! damaged LMDB environment, missing databases, an unknown format, a
-//! truncated data file).
+//! transaction, the databases and the format marker of a new store;
+//! upgrading the format marker of a store of Rewind 0.4.0 opened for
+//! writing; and refusing what is not a whole Rewind store (not a directory,
+//! a foreign or damaged LMDB environment, missing databases, an unknown
+//! format, a truncated data file).
 //!
 //! It runs once, before any other transaction, and hands an
 //! [`Environment`] and its [`Databases`] to [`Env`](super::env::Env); it
@@ -12,7 +13,7 @@ use std::path::Path;
 
 use lmdb::{Database, DatabaseFlags, Environment, EnvironmentFlags, Transaction, WriteFlags};
 
-use super::codec::{FORMAT, FORMAT_KEY};
+use super::codec::{FORMAT, FORMAT_KEY, FORMAT_V1};
 use crate::{Error, Result};
 
 /// The named databases, in the order they are created.
@@ -44,7 +45,7 @@ pub(super) fn open_store(
     if !read_only {
         create_if_fresh(&env)?;
     }
-    let dbs = open_databases(&env, path)?;
+    let dbs = open_databases(&env, path, read_only)?;
     Ok((env, dbs))
 }
 
@@ -148,8 +149,9 @@ fn create_if_fresh(env: &Environment) -> Result<()> {
     Ok(())
 }
 
-/// Opens the named databases and checks the format marker.
-fn open_databases(env: &Environment, path: &Path) -> Result<Databases> {
+/// Opens the named databases and checks the format marker: [`FORMAT`], or
+/// [`FORMAT_V1`], which a store opened for writing upgrades to [`FORMAT`].
+fn open_databases(env: &Environment, path: &Path, read_only: bool) -> Result<Databases> {
     let dbs: Vec<Database> = NAMES
         .iter()
         .map(|n| match env.open_db(Some(n)) {
@@ -159,17 +161,22 @@ fn open_databases(env: &Environment, path: &Path) -> Result<Databases> {
             Err(e) => Err(e.into()),
         })
         .collect::<Result<_>>()?;
-    let txn = env.begin_ro_txn()?;
-    match txn.get(dbs[4], &FORMAT_KEY) {
-        Ok(f) if f == FORMAT => {}
-        Ok(f) => {
-            return Err(not_rewind(
-                path,
-                &format!("unknown format {}", crate::error::Printable(f)),
-            ))
+    let meta = dbs[4];
+    let marker = {
+        let txn = env.begin_ro_txn()?;
+        match txn.get(meta, &FORMAT_KEY) {
+            Ok(f) => f.to_vec(),
+            Err(lmdb::Error::NotFound) => return Err(not_rewind(path, "no format marker")),
+            Err(e) => return Err(e.into()),
         }
-        Err(lmdb::Error::NotFound) => return Err(not_rewind(path, "no format marker")),
-        Err(e) => return Err(e.into()),
+    };
+    if marker == FORMAT_V1 && !read_only {
+        upgrade_format(env, meta, path)?;
+    } else if marker != FORMAT && marker != FORMAT_V1 {
+        return Err(not_rewind(
+            path,
+            &format!("unknown format {}", crate::error::Printable(&marker)),
+        ));
     }
     Ok(Databases {
         log: dbs[0],
@@ -178,6 +185,27 @@ fn open_databases(env: &Environment, path: &Path) -> Result<Databases> {
         heads: dbs[3],
         meta: dbs[4],
     })
+}
+
+/// Upgrades the format marker of a store of Rewind 0.4.0 to [`FORMAT`], in
+/// one transaction, before anything else is written: its records stay as
+/// they are (they decode as they did), new ones are tagged, and Rewind
+/// 0.4.0, which cannot read those, refuses the store from now on instead of
+/// misreading it.
+fn upgrade_format(env: &Environment, meta: Database, path: &Path) -> Result<()> {
+    let mut txn = env.begin_rw_txn()?;
+    // Another process may have upgraded it since we looked.
+    if txn.get(meta, &FORMAT_KEY)? == FORMAT_V1 {
+        txn.put(meta, &FORMAT_KEY, &FORMAT, WriteFlags::empty())?;
+        txn.commit()?;
+        log::info!(
+            "upgraded the store at {} from format {} to {}",
+            path.display(),
+            crate::error::Printable(FORMAT_V1),
+            crate::error::Printable(FORMAT)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,6 +324,11 @@ mod tests {
             txn.commit().unwrap();
         }
         assert!(corrupt_message(open(&o)).contains("unknown format rewind-lmdb-99"));
+        let ro = LmdbOptions {
+            read_only: true,
+            ..o.clone()
+        };
+        assert!(corrupt_message(open(&ro)).contains("unknown format rewind-lmdb-99"));
         {
             let env = Environment::new().set_max_dbs(8).open(&o.path).unwrap();
             let meta = env.open_db(Some("meta")).unwrap();
@@ -304,6 +337,50 @@ mod tests {
             txn.commit().unwrap();
         }
         assert!(corrupt_message(open(&o)).contains("no format marker"));
+    }
+
+    /// The format marker of the store at `o.path`, read with LMDB alone.
+    fn marker(o: &LmdbOptions) -> Vec<u8> {
+        let env = Environment::new()
+            .set_max_dbs(8)
+            .set_flags(EnvironmentFlags::READ_ONLY)
+            .open(&o.path)
+            .unwrap();
+        let meta = env.open_db(Some("meta")).unwrap();
+        let txn = env.begin_ro_txn().unwrap();
+        let m = txn.get(meta, &FORMAT_KEY).unwrap().to_vec();
+        m
+    }
+
+    fn set_marker(o: &LmdbOptions, m: &[u8]) {
+        let env = Environment::new().set_max_dbs(8).open(&o.path).unwrap();
+        let meta = env.open_db(Some("meta")).unwrap();
+        let mut txn = env.begin_rw_txn().unwrap();
+        txn.put(meta, &FORMAT_KEY, &m, WriteFlags::empty()).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[test]
+    fn a_store_of_rewind_0_4_0_is_upgraded_when_opened_for_writing_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = options(dir.path());
+        drop(open(&o).unwrap());
+        assert_eq!(marker(&o), FORMAT);
+        set_marker(&o, FORMAT_V1);
+        // read-only: opens, and leaves the marker as it is
+        let ro = LmdbOptions {
+            read_only: true,
+            ..o.clone()
+        };
+        drop(open(&ro).unwrap());
+        assert_eq!(marker(&o), FORMAT_V1);
+        // for writing: upgraded
+        drop(open(&o).unwrap());
+        assert_eq!(marker(&o), FORMAT);
+        // and both open it still
+        drop(open(&o).unwrap());
+        drop(open(&ro).unwrap());
+        assert_eq!(marker(&o), FORMAT);
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! Reads: the log by position, a stream by version, an event by id, stream
-//! heads and the next position, each in one read transaction of
-//! [`Env::with_read`]; and the lookups in a transaction that the writer
-//! shares (the last position, a stream's head).
+//! Reads: the log by position and a stream by version (forwards, and
+//! backwards with a reverse cursor), an event by id, stream heads and the
+//! next position, each in one read transaction of [`Env::with_read`]; and
+//! the lookups in a transaction that the writer shares (the last position,
+//! a stream's head, an event by position).
 //!
 //! Reads hand out events borrowed from LMDB's pages (no copy). Nothing here
 //! writes, resizes or decides a byte layout: keys and values are decoded by
 //! [`codec`](super::codec).
 
-use lmdb::{Cursor, Database, RoTransaction, Transaction};
+use lmdb::{Cursor, Database, RoCursor, Transaction};
 
 use super::codec::{decode_head, decode_record, pos_key, read_u64, same_stream, stream_key};
 use super::env::Env;
@@ -47,8 +48,8 @@ pub(super) fn head_in(
 
 /// The event at `position`, if there is one.
 #[inline]
-fn event_at<'t>(
-    txn: &'t RoTransaction<'_>,
+pub(super) fn event_at<'t>(
+    txn: &'t impl Transaction,
     log: Database,
     position: u64,
 ) -> Result<Option<EventRef<'t>>> {
@@ -56,6 +57,27 @@ fn event_at<'t>(
         Some(rec) => Ok(Some(decode_record(position, rec)?)),
         None => Ok(None),
     }
+}
+
+/// The entry of `cur` a backward read from `key` starts at: `key` itself,
+/// or the last one before it.
+fn last_at_or_before<'t>(cur: &RoCursor<'t>, key: &[u8]) -> Result<Option<(&'t [u8], &'t [u8])>> {
+    match cur.get(Some(key), None, lmdb_sys::MDB_SET_RANGE) {
+        Ok((Some(k), v)) if k == key => Ok(Some((k, v))),
+        Ok(_) => step_back(cur),
+        Err(lmdb::Error::NotFound) => {
+            Ok(not_found_is_none(cur.get(None, None, lmdb_sys::MDB_LAST))?
+                .map(|(k, v)| (k.unwrap_or_default(), v)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The entry before the one `cur` is at.
+#[inline]
+fn step_back<'t>(cur: &RoCursor<'t>) -> Result<Option<(&'t [u8], &'t [u8])>> {
+    Ok(not_found_is_none(cur.get(None, None, lmdb_sys::MDB_PREV))?
+        .map(|(k, v)| (k.unwrap_or_default(), v)))
 }
 
 /// Visits up to `limit` events of the log from `from_position` on.
@@ -116,6 +138,73 @@ pub(super) fn read_stream(
     })
 }
 
+/// Visits up to `limit` events of the log backwards from `from_position`
+/// (inclusive; `None`: from the last event).
+pub(super) fn read_log_backward(
+    env: &Env,
+    from_position: Option<u64>,
+    limit: usize,
+    visit: &mut Visitor<'_>,
+) -> Result<()> {
+    if limit == 0 {
+        return Ok(());
+    }
+    let log = env.dbs().log;
+    let start = pos_key(from_position.unwrap_or(u64::MAX));
+    env.with_read(|txn| {
+        let cur = txn.open_ro_cursor(log)?;
+        let mut item = last_at_or_before(&cur, &start)?;
+        let mut n = 0;
+        while let Some((k, v)) = item {
+            let ev = decode_record(read_u64(k)?, v)?;
+            n += 1;
+            if !visit(ev) || n >= limit {
+                break;
+            }
+            item = step_back(&cur)?;
+        }
+        Ok(())
+    })
+}
+
+/// Visits up to `limit` events of `stream` backwards from `from_version`
+/// (inclusive; `None`: from the last event).
+pub(super) fn read_stream_backward(
+    env: &Env,
+    stream: &[u8],
+    from_version: Option<u64>,
+    limit: usize,
+    visit: &mut Visitor<'_>,
+) -> Result<()> {
+    if limit == 0 || stream.is_empty() || stream.len() > crate::MAX_NAME_LEN {
+        return Ok(());
+    }
+    let start = stream_key(stream, from_version.unwrap_or(u64::MAX));
+    let dbs = env.dbs();
+    env.with_read(|txn| {
+        let cur = txn.open_ro_cursor(dbs.streams)?;
+        let mut item = last_at_or_before(&cur, &start)?;
+        let mut n = 0;
+        while let Some((k, v)) = item {
+            if !same_stream(k, &start) {
+                break;
+            }
+            let position = read_u64(v)?;
+            let ev = event_at(txn, dbs.log, position)?.ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "stream index points at missing position {position}"
+                ))
+            })?;
+            n += 1;
+            if !visit(ev) || n >= limit {
+                break;
+            }
+            item = step_back(&cur)?;
+        }
+        Ok(())
+    })
+}
+
 /// Visits the event with this id; returns whether there is one.
 pub(super) fn get(env: &Env, id: &[u8], visit: &mut Visitor<'_>) -> Result<bool> {
     if id.is_empty() || id.len() > crate::MAX_NAME_LEN {
@@ -153,12 +242,23 @@ pub(super) fn next_position(env: &Env) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lmdb::codec::{encode_head, encode_record};
+    use crate::lmdb::codec::{encode_head, encode_record, encode_record_v1};
     use crate::lmdb::LmdbOptions;
     use lmdb::WriteFlags;
 
+    /// The type and metadata of the event at `p` in [`store_with`]'s stores.
+    fn type_and_metadata(p: u64) -> (Vec<u8>, Vec<u8>) {
+        if p % 2 == 0 {
+            (vec![], vec![])
+        } else {
+            (format!("T{p}").into_bytes(), format!("m{p}").into_bytes())
+        }
+    }
+
     /// A store whose databases hold `events` (stream, id, data), put in
-    /// place byte by byte, as the writer would.
+    /// place byte by byte, as the writer would: the events at even
+    /// positions in the layout of Rewind 0.4.0, the others in the current
+    /// one, with a type and metadata ([`type_and_metadata`]).
     fn store_with(events: &[(&[u8], &[u8], &[u8])]) -> (tempfile::TempDir, Env) {
         let dir = tempfile::tempdir().unwrap();
         let env = Env::open(&LmdbOptions::new(dir.path().join("db"))).unwrap();
@@ -169,7 +269,21 @@ mod tests {
             for (p, (stream, id, data)) in events.iter().enumerate() {
                 let p = p as u64;
                 let v = versions.entry(*stream).or_insert(0u64);
-                encode_record(&mut buf, stream, id, *v, data);
+                if p % 2 == 0 {
+                    encode_record_v1(&mut buf, stream, id, *v, data);
+                } else {
+                    let (t, m) = type_and_metadata(p);
+                    let ev = EventRef {
+                        id,
+                        event_type: &t,
+                        metadata: &m,
+                        data,
+                        stream,
+                        version: *v,
+                        position: p,
+                    };
+                    encode_record(&mut buf, &ev);
+                }
                 txn.put(dbs.log, &pos_key(p), &buf, WriteFlags::empty())?;
                 txn.put(dbs.ids, id, &pos_key(p), WriteFlags::empty())?;
                 txn.put(
@@ -231,6 +345,116 @@ mod tests {
         assert!(log(&env, 5, 10).is_empty());
         assert!(log(&env, 0, 0).is_empty());
         assert!(log(&env, u64::MAX, 10).is_empty());
+    }
+
+    #[test]
+    fn records_of_both_layouts_read_back_with_their_types_and_metadata() {
+        let (_d, env) = store_with(&EVENTS);
+        let mut got = Vec::new();
+        read_log(&env, 0, usize::MAX, &mut |e| {
+            got.push((
+                e.position,
+                e.id.to_vec(),
+                e.event_type.to_vec(),
+                e.metadata.to_vec(),
+            ));
+            true
+        })
+        .unwrap();
+        let want: Vec<_> = EVENTS
+            .iter()
+            .enumerate()
+            .map(|(p, (_, id, _))| {
+                let (t, m) = type_and_metadata(p as u64);
+                (p as u64, id.to_vec(), t, m)
+            })
+            .collect();
+        assert_eq!(got, want);
+        let mut typed = None;
+        get(&env, b"id3", &mut |e| {
+            typed = Some(e.to_owned());
+            true
+        })
+        .unwrap();
+        let typed = typed.unwrap();
+        assert_eq!(
+            (typed.event_type, typed.metadata),
+            (b"T3".to_vec(), b"m3".to_vec())
+        );
+    }
+
+    fn log_back(env: &Env, from: Option<u64>, limit: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        read_log_backward(env, from, limit, &mut |e| {
+            out.push(e.position);
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    fn stream_back(env: &Env, s: &[u8], from: Option<u64>, limit: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        read_stream_backward(env, s, from, limit, &mut |e| {
+            assert_eq!(e.stream, s);
+            out.push((e.version, e.position));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_log_is_read_backwards_from_a_position_or_the_end() {
+        let (_d, env) = store_with(&EVENTS);
+        assert_eq!(log_back(&env, None, usize::MAX), [4, 3, 2, 1, 0]);
+        assert_eq!(log_back(&env, Some(2), usize::MAX), [2, 1, 0]);
+        assert_eq!(log_back(&env, Some(3), 2), [3, 2]);
+        assert_eq!(log_back(&env, Some(0), 10), [0]);
+        assert_eq!(
+            log_back(&env, Some(5), 2),
+            [4, 3],
+            "past the end: from the last"
+        );
+        assert_eq!(log_back(&env, Some(u64::MAX), 1), [4]);
+        assert!(log_back(&env, None, 0).is_empty());
+        let (_d2, empty) = store_with(&[]);
+        assert!(log_back(&empty, None, 10).is_empty());
+        assert!(log_back(&empty, Some(3), 10).is_empty());
+    }
+
+    #[test]
+    fn a_stream_is_read_backwards_alone() {
+        let (_d, env) = store_with(&EVENTS);
+        assert_eq!(
+            stream_back(&env, b"a", None, usize::MAX),
+            [(2, 4), (1, 2), (0, 0)]
+        );
+        assert_eq!(
+            stream_back(&env, b"a", Some(1), usize::MAX),
+            [(1, 2), (0, 0)]
+        );
+        assert_eq!(stream_back(&env, b"a", Some(2), 1), [(2, 4)]);
+        assert_eq!(stream_back(&env, b"a", Some(0), 5), [(0, 0)]);
+        assert_eq!(stream_back(&env, b"a", Some(9), 2), [(2, 4), (1, 2)]);
+        // keys sort by length first: the streams are a, b, ab in that order
+        assert_eq!(stream_back(&env, b"ab", None, 10), [(0, 3)]);
+        assert_eq!(stream_back(&env, b"b", None, 10), [(0, 1)]);
+        assert_eq!(stream_back(&env, b"b", Some(u64::MAX), 10), [(0, 1)]);
+        for missing in [&b"c"[..], b"aa", b"0", b"", &[b'a'; 256]] {
+            assert!(
+                stream_back(&env, missing, None, 10).is_empty(),
+                "{missing:?}"
+            );
+        }
+        assert!(stream_back(&env, b"a", None, 0).is_empty());
+        let mut seen = 0;
+        read_stream_backward(&env, b"a", None, 10, &mut |_| {
+            seen += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(seen, 1, "the visitor stops the read");
     }
 
     #[test]

@@ -10,11 +10,14 @@
 
 use lmdb::{Cursor, RoCursor, RwTransaction, Transaction, WriteFlags};
 
-use super::codec::{encode_head, encode_record, pos_key, push_stream_key};
+use super::codec::{encode_head, encode_record, pos_key, push_stream_key, read_u64};
 use super::env::{disk_nearly_full, Env};
-use super::read::{head_in, next_position_in, not_found_is_none};
-use crate::backend::{plan_batch, AppendOutcome, AppendRequest, StoreView};
-use crate::{Error, Result, StreamHead};
+use super::read::{event_at, head_in, next_position_in, not_found_is_none};
+use crate::backend::{
+    events_to_write, parts_to_write, plan_batch, AppendOutcome, AppendRequest, PlannedEvent,
+    StoreView,
+};
+use crate::{Error, Event, EventRef, Result, StreamHead};
 
 /// The outcomes of a batch, or the error that failed it as a whole.
 type Outcomes = Result<Vec<Result<AppendOutcome>>>;
@@ -24,8 +27,8 @@ type Outcomes = Result<Vec<Result<AppendOutcome>>>;
 fn batch_bytes(batch: &[AppendRequest]) -> usize {
     batch
         .iter()
-        .flat_map(|r| r.events.iter())
-        .map(|(id, data)| 2 * id.len() + data.len() + 128)
+        .flat_map(|r| r.events())
+        .map(|(_, e)| e.id.len() + e.len_bytes() + 128)
         .sum()
 }
 
@@ -67,6 +70,7 @@ struct TxnView<'a, 't> {
     /// time-ordered, so they mostly do).
     ids: RoCursor<'a>,
     heads: lmdb::Database,
+    log: lmdb::Database,
 }
 
 impl StoreView for TxnView<'_, '_> {
@@ -76,6 +80,32 @@ impl StoreView for TxnView<'_, '_> {
 
     fn contains_id(&mut self, id: &[u8]) -> Result<bool> {
         Ok(not_found_is_none(self.ids.get(Some(id), None, lmdb_sys::MDB_SET))?.is_some())
+    }
+
+    fn event(&mut self, id: &[u8]) -> Result<Option<Event>> {
+        let Some((_, p)) = not_found_is_none(self.ids.get(Some(id), None, lmdb_sys::MDB_SET))?
+        else {
+            return Ok(None);
+        };
+        let position = read_u64(p)?;
+        let ev = event_at(self.txn, self.log, position)?.ok_or_else(|| {
+            Error::Corrupt(format!("id index points at missing position {position}"))
+        })?;
+        Ok(Some(ev.to_owned()))
+    }
+}
+
+/// The event as the codec takes it.
+#[inline]
+fn as_event_ref<'a>(p: &PlannedEvent<'a>) -> EventRef<'a> {
+    EventRef {
+        id: &p.event.id,
+        event_type: &p.event.event_type,
+        metadata: &p.event.metadata,
+        data: &p.event.data,
+        stream: p.stream,
+        version: p.version,
+        position: p.position,
     }
 }
 
@@ -97,24 +127,12 @@ fn try_append(
             txn: &txn,
             ids: txn.open_ro_cursor(dbs.ids)?,
             heads: dbs.heads,
+            log: dbs.log,
         };
         match plan_batch(&mut view, next, batch) {
             Ok(o) => o,
             Err(e) => return Ok(Err(e)),
         }
-    };
-    // The accepted events with their versions and positions.
-    let events = || {
-        batch
-            .iter()
-            .zip(&outcomes)
-            .filter_map(|(req, o)| o.as_ref().ok().map(|o| (req, o)))
-            .flat_map(|(req, o)| {
-                req.events.iter().enumerate().map(move |(i, (id, data))| {
-                    let i = i as u64;
-                    (req, id, data, o.first_version + i, o.first_position + i)
-                })
-            })
     };
     // One database at a time, each through one cursor: a put next to
     // the previous one finds its leaf without a descent from the root.
@@ -123,36 +141,35 @@ fn try_append(
     let mut buf = Vec::new();
     {
         let mut cur = txn.open_rw_cursor(dbs.log)?;
-        for (req, id, data, version, position) in events() {
-            encode_record(&mut buf, &req.stream, id, version, data);
-            cur.put(&pos_key(position), &buf, WriteFlags::NO_OVERWRITE)?;
+        for p in events_to_write(batch, &outcomes) {
+            encode_record(&mut buf, &as_event_ref(&p));
+            cur.put(&pos_key(p.position), &buf, WriteFlags::NO_OVERWRITE)?;
         }
     }
     {
         let mut cur = txn.open_rw_cursor(dbs.ids)?;
-        for (_, id, _, _, position) in events() {
-            cur.put(id, &pos_key(position), WriteFlags::NO_OVERWRITE)?;
+        for p in events_to_write(batch, &outcomes) {
+            cur.put(&p.event.id, &pos_key(p.position), WriteFlags::NO_OVERWRITE)?;
         }
     }
     {
         let mut cur = txn.open_rw_cursor(dbs.streams)?;
-        for (req, _, _, version, position) in events() {
+        for p in events_to_write(batch, &outcomes) {
             buf.clear();
-            push_stream_key(&mut buf, &req.stream, version);
-            cur.put(&buf, &pos_key(position), WriteFlags::empty())?;
+            push_stream_key(&mut buf, p.stream, p.version);
+            cur.put(&buf, &pos_key(p.position), WriteFlags::empty())?;
         }
     }
-    for (req, outcome) in batch.iter().zip(&outcomes) {
-        let Ok(o) = outcome else { continue };
-        let n = req.events.len() as u64;
-        let (id, _) = req.events.last().expect("an accepted append has events");
+    for (part, o) in parts_to_write(batch, &outcomes) {
+        let n = part.events.len() as u64;
+        let last = part.events.last().expect("a written part has events");
         encode_head(
             &mut buf,
             o.first_version + n - 1,
             o.first_position + n - 1,
-            id,
+            &last.id,
         );
-        txn.put(dbs.heads, &req.stream, &buf, WriteFlags::empty())?;
+        txn.put(dbs.heads, &part.stream, &buf, WriteFlags::empty())?;
     }
     txn.commit()?;
     Ok(Ok(outcomes))
@@ -161,6 +178,7 @@ fn try_append(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{PartOutcome, PreparedEvent, StreamRequest};
     use crate::lmdb::codec::{decode_head, decode_record, read_u64, stream_key};
     use crate::lmdb::read::{next_position, read_log};
     use crate::lmdb::LmdbOptions;
@@ -176,14 +194,12 @@ mod tests {
     }
 
     fn req(stream: &[u8], expected: ExpectedVersion, ids: &[&str], data: &[u8]) -> AppendRequest {
-        AppendRequest {
-            stream: stream.to_vec(),
-            expected,
-            events: ids
-                .iter()
-                .map(|id| (id.as_bytes().to_vec(), data.to_vec()))
-                .collect(),
-        }
+        let events = ids.iter().map(|id| PreparedEvent::new(*id, data)).collect();
+        AppendRequest::single(stream, expected, events)
+    }
+
+    fn written(o: &Result<AppendOutcome>) -> &PartOutcome {
+        &o.as_ref().unwrap().written().unwrap()[0]
     }
 
     /// Every key and value of a database, raw.
@@ -213,16 +229,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.len(), 2);
-        let o = out[1].as_ref().unwrap();
+        let o = written(&out[1]);
         assert_eq!((o.first_version, o.first_position), (0, 2));
         let dbs = env.dbs();
         let p = |n: u64| n.to_be_bytes().to_vec();
         assert_eq!(
             raw(&env, dbs.log),
             [
-                (p(0), [&[1, b's', 1, b'a'][..], &p(0), b"d"].concat()),
-                (p(1), [&[1, b's', 1, b'b'][..], &p(1), b"d"].concat()),
-                (p(2), [&[1, b't', 1, b'c'][..], &p(0)].concat()),
+                (
+                    p(0),
+                    [&[0, 2, 1, b's', 1, b'a'][..], &p(0), &[0, 0], b"d"].concat()
+                ),
+                (
+                    p(1),
+                    [&[0, 2, 1, b's', 1, b'b'][..], &p(1), &[0, 0], b"d"].concat()
+                ),
+                (
+                    p(2),
+                    [&[0, 2, 1, b't', 1, b'c'][..], &p(0), &[0, 0]].concat()
+                ),
             ]
         );
         assert_eq!(
@@ -272,7 +297,7 @@ mod tests {
         .unwrap();
         assert!(out[0].is_ok() && out[2].is_ok());
         assert!(matches!(out[1], Err(Error::WrongExpectedVersion { .. })));
-        assert_eq!(out[0].as_ref().unwrap().prev_id.as_deref(), Some(&b"a"[..]));
+        assert_eq!(written(&out[0]).prev_id.as_deref(), Some(&b"a"[..]));
         let mut got = Vec::new();
         read_log(&env, 0, usize::MAX, &mut |e| {
             got.push((e.id.to_vec(), e.version, e.position));
@@ -376,12 +401,110 @@ mod tests {
     }
 
     #[test]
-    fn the_growth_estimate_counts_ids_twice_data_once_and_overhead() {
+    fn the_growth_estimate_counts_ids_twice_the_rest_once_and_overhead() {
         assert_eq!(batch_bytes(&[]), 0);
+        let mut typed = PreparedEvent::new("f", "");
+        typed.event_type = b"Type".to_vec();
+        typed.metadata = b"meta-data".to_vec();
         let b = [
             req(b"s", ExpectedVersion::Any, &["ab", "cd"], b"xyz"),
             req(b"t", ExpectedVersion::Any, &["e"], b""),
+            AppendRequest::single("u", ExpectedVersion::Any, vec![typed]),
         ];
-        assert_eq!(batch_bytes(&b), 2 * (4 + 3 + 128) + (2 + 128));
+        assert_eq!(
+            batch_bytes(&b),
+            2 * (4 + 3 + 128) + (2 + 128) + (2 + 4 + 9 + 128)
+        );
+    }
+
+    #[test]
+    fn a_multi_stream_append_is_written_whole_with_types_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = open(&dir, 1 << 20, None);
+        append_batch(&env, &[req(b"s", ExpectedVersion::Any, &["a"], b"1")]).unwrap();
+        let mut typed = PreparedEvent::new("c", "3");
+        typed.event_type = b"Typed".to_vec();
+        typed.metadata = vec![0, 1, 2];
+        let multi = AppendRequest {
+            parts: vec![
+                StreamRequest {
+                    stream: b"t".to_vec(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![PreparedEvent::new("b", "2"), typed],
+                },
+                StreamRequest {
+                    stream: b"s".to_vec(),
+                    expected: ExpectedVersion::Exact(0),
+                    events: vec![PreparedEvent::new("d", "4")],
+                },
+            ],
+        };
+        let conflicting = AppendRequest {
+            parts: vec![
+                StreamRequest {
+                    stream: b"u".to_vec(),
+                    expected: ExpectedVersion::Any,
+                    events: vec![PreparedEvent::new("e", "5")],
+                },
+                StreamRequest {
+                    stream: b"s".to_vec(),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![PreparedEvent::new("f", "6")],
+                },
+            ],
+        };
+        let out = append_batch(&env, &[multi.clone(), conflicting]).unwrap();
+        assert_eq!(
+            out[0].as_ref().unwrap().written().unwrap(),
+            [
+                PartOutcome {
+                    first_version: 0,
+                    first_position: 1,
+                    prev_id: None
+                },
+                PartOutcome {
+                    first_version: 1,
+                    first_position: 3,
+                    prev_id: Some(b"a".to_vec())
+                }
+            ]
+        );
+        assert!(matches!(out[1], Err(Error::WrongExpectedVersion { .. })));
+        let mut got = Vec::new();
+        read_log(&env, 0, usize::MAX, &mut |e| {
+            got.push(e.to_owned());
+            true
+        })
+        .unwrap();
+        let summary: Vec<_> = got
+            .iter()
+            .map(|e| (e.id.clone(), e.stream.clone(), e.version, e.position))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (b"a".to_vec(), b"s".to_vec(), 0, 0),
+                (b"b".to_vec(), b"t".to_vec(), 0, 1),
+                (b"c".to_vec(), b"t".to_vec(), 1, 2),
+                (b"d".to_vec(), b"s".to_vec(), 1, 3),
+            ]
+        );
+        assert_eq!(
+            (got[2].event_type.as_slice(), got[2].metadata.as_slice()),
+            (&b"Typed"[..], &[0, 1, 2][..])
+        );
+        assert_eq!(head_in_env(&env, b"t").id, b"c");
+        assert_eq!(head_in_env(&env, b"s").id, b"d");
+        // The same append again is a retry: found, not written.
+        let again = append_batch(&env, &[multi]).unwrap();
+        match &again[0] {
+            Ok(AppendOutcome::AlreadyStored(found)) => {
+                let at: Vec<_> = found.iter().map(|a| (a.version, a.position)).collect();
+                assert_eq!(at, [(0, 1), (1, 2), (1, 3)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(next_position(&env).unwrap(), 4);
+        assert_eq!(raw(&env, env.dbs().ids).len(), 4);
     }
 }

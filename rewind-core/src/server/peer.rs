@@ -238,6 +238,7 @@ mod tests {
     fn ok(id: &str) -> Result<Vec<Appended>> {
         Ok(vec![Appended {
             id: id.as_bytes().to_vec(),
+            stream: b"s".to_vec(),
             version: 0,
             position: 0,
         }])

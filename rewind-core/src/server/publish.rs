@@ -70,7 +70,7 @@ mod tests {
             first_position: 0,
             events: events
                 .iter()
-                .map(|(i, d)| (i.as_bytes().to_vec(), d.as_bytes().to_vec()))
+                .map(|(i, d)| crate::backend::PreparedEvent::new(*i, *d))
                 .collect(),
         }
     }

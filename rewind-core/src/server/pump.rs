@@ -210,6 +210,7 @@ mod tests {
         assert!(f.bodies().is_empty());
         let ok = Ok(vec![crate::Appended {
             id: b"id".to_vec(),
+            stream: b"s".to_vec(),
             version: 0,
             position: 0,
         }]);

@@ -1,8 +1,31 @@
 //! Tests of the engine through its public API: the store on both backends
-//! (`store`), its filtered log reads (`log_filter`) and subscriptions
-//! (`subscriptions`), and the in-process server (`server_api`).
+//! (`store`; appends with types, metadata, several streams and retries in
+//! `appends`; reads backwards in `backward`), a store written by an earlier
+//! version (`fixture`), filtered log reads (`log_filter`), subscriptions
+//! (`subscriptions`) and the in-process server (`server_api`).
 
+mod appends;
+mod backward;
+mod fixture;
 mod log_filter;
 mod server_api;
 mod store;
 mod subscriptions;
+
+use rewind_core::{NewEvent, Store};
+
+/// A fresh store on each backend, with its name (and its directory, kept
+/// alive as long as the store).
+pub fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let lmdb = Store::open_lmdb(dir.path().join("db")).unwrap();
+    vec![
+        ("memory", Store::in_memory(), None),
+        ("lmdb", lmdb, Some(dir)),
+    ]
+}
+
+/// An event with this data, a generated id, no type and no metadata.
+pub fn ev(d: &str) -> NewEvent {
+    NewEvent::new(d.as_bytes())
+}

@@ -5,18 +5,7 @@ use std::sync::{Arc, Mutex};
 use rewind_core::lmdb::{LmdbBackend, LmdbOptions};
 use rewind_core::{Error, ExpectedVersion, NewEvent, Store, StoreOptions};
 
-fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let lmdb = Store::open_lmdb(dir.path().join("db")).unwrap();
-    vec![
-        ("memory", Store::in_memory(), None),
-        ("lmdb", lmdb, Some(dir)),
-    ]
-}
-
-fn ev(d: &str) -> NewEvent {
-    NewEvent::new(d.as_bytes())
-}
+use crate::{backends, ev};
 
 #[test]
 fn append_assigns_versions_positions_and_uuid_ids() {
