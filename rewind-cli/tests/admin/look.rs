@@ -33,7 +33,7 @@ fn stats_and_streams_count_what_the_server_stored_while_it_writes() {
     assert_eq!(v["streams"], 3, "{v}");
     assert_eq!(v["head_position"], 59, "{v}");
     assert_eq!(v["next_position"], 60, "{v}");
-    assert_eq!(v["format"], "rewind-lmdb-1", "{v}");
+    assert_eq!(v["format"], "rewind-lmdb-2", "{v}");
     let (map_size, map_used) = (
         v["map_size"].as_u64().unwrap(),
         v["map_used"].as_u64().unwrap(),
@@ -46,7 +46,7 @@ fn stats_and_streams_count_what_the_server_stored_while_it_writes() {
     let text = admin_ok(["stats".as_ref(), data.as_os_str()]);
     assert!(text.contains("\nevents         60\n"), "{text}");
     assert!(text.contains("\nhead position  59\n"), "{text}");
-    assert!(text.contains("\nformat         rewind-lmdb-1\n"), "{text}");
+    assert!(text.contains("\nformat         rewind-lmdb-2\n"), "{text}");
 
     // While a client publishes, the tools keep working and counting.
     let publisher = Publisher::start(&server, b"busy");

@@ -25,7 +25,8 @@ use crate::{Result, StreamHead};
 /// What a store holds and how much room it takes, at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LmdbStats {
-    /// The format marker of the store (`rewind-lmdb-1`).
+    /// The format marker of the store (`rewind-lmdb-2`; `rewind-lmdb-1` for a
+    /// store of Rewind 0.4.0 not yet opened for writing).
     pub format: Vec<u8>,
     /// The number of events in the log.
     pub events: u64,
@@ -508,7 +509,7 @@ mod tests {
     fn stats_count_events_and_streams_and_measure_the_map() {
         let (_d, env) = store(&EVENTS);
         let s = stats(&env).unwrap();
-        assert_eq!(s.format, b"rewind-lmdb-1");
+        assert_eq!(s.format, super::super::FORMAT);
         assert_eq!((s.events, s.streams, s.next_position), (6, 4, 6));
         assert_eq!(s.head_position(), Some(5));
         assert_eq!(s.map_size, 64 << 20);
