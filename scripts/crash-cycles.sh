@@ -2,7 +2,10 @@
 # Long crash-durability run: SIGKILL the rewind binary CYCLES times (default
 # 500) at random moments under load from v1 and v2 publishers, restarting it
 # on the same LMDB directory each time, and check every acknowledged event
-# after every restart (rewind-cli/tests/reliability/crash.rs).
+# after every restart (rewind-cli/tests/reliability/crash.rs); and SIGKILL
+# as many times a process that embeds the store and appends to several
+# streams at once, checking after every kill that each append is all or
+# nothing (crash_multi.rs).
 #
 #   scripts/crash-cycles.sh [CYCLES]
 #
@@ -13,8 +16,10 @@ cd "$(dirname "$0")/.."
 cycles="${1:-500}"
 export REWIND_CRASH_CYCLES="$cycles"
 export REWIND_CREATE_KILLS="${REWIND_CREATE_KILLS:-200}"
+export REWIND_CRASH_MULTI_KILLS="${REWIND_CRASH_MULTI_KILLS:-$cycles}"
 cargo test --release -p rewind-cli --test reliability \
     -- --nocapture --test-threads 1 crash::acknowledged_events_survive_sigkill_cycles \
-    storage::store_killed_while_being_created_opens_on_restart 2>&1 |
-    grep -E '^\[crash\] (restart (0|[0-9]*00)|final|after|[0-9]+ SIGKILLs)|seed|^test |test result|panicked|LOST|assert' 
+    storage::store_killed_while_being_created_opens_on_restart \
+    crash_multi::multi_stream_appends_are_all_or_nothing_across_sigkills 2>&1 |
+    grep -E '^\[crash\] (restart (0|[0-9]*00)|final|after|[0-9]+ SIGKILLs)|^\[crash-multi\]|seed|^test |test result|panicked|LOST|assert' 
 exit "${PIPESTATUS[0]}"

@@ -20,7 +20,7 @@ pub const MATCH_EVERY: usize = 100;
 /// Events per append while pre-loading.
 const LOAD_BATCH: usize = 10_000;
 /// Map size of the raw LMDB environments (the map is sparse).
-const RAW_MAP_SIZE: usize = 8 << 30;
+pub const RAW_MAP_SIZE: usize = 8 << 30;
 
 /// The size of the record Rewind's LMDB backend keeps in its log for an
 /// event of [`STREAM`] with a generated (36-byte) id, no type, no metadata

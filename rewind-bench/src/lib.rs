@@ -10,14 +10,18 @@
 //! | 5 | `Store::read_log` over N events | LMDB cursor scan of N records of the same size |
 //! | 6 | `Store::append` of 100 events per call, durable | LMDB, 100 puts per durable transaction |
 //! | 7 | `Store::read_log_filtered` over N events, 1% passing a stream-prefix filter | figure 5's cursor scan |
+//! | 8 | `Store::append_multi`, 2 streams × 5 events per append, 16 threads, durable | LMDB, the same records per durable transaction, one per append, 16 threads |
+//! | 9 | a subscription catching up on N events of history | figure 5's cursor scan |
+//! | 10 | a subscription following live appends (figure 6's), events delivered | figure 6's baseline |
 //!
 //! Every measurement runs several times, Rewind and baseline interleaved
 //! (their order alternating from one repetition to the next), and the
 //! report gives medians: the machine is shared and noisy.
 //!
 //! The modules: [`machine`] describes the host, [`net`] holds the ZeroMQ
-//! figures (1 to 4), [`embedded`] the Rust API figures (5 to 7), and
-//! [`report`] the table.
+//! figures (1 to 4), [`embedded`] the Rust API figures (5 to 7),
+//! [`streams`] those of appends across streams and subscriptions (8 to 10),
+//! and [`report`] the table.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,6 +30,7 @@ pub mod embedded;
 pub mod machine;
 pub mod net;
 pub mod report;
+pub mod streams;
 
 /// Any failure of a benchmark: it stops the run.
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,12 +54,14 @@ pub struct Settings {
     pub in_flight: usize,
     /// Events per append call (and puts per transaction) in figure 6.
     pub batch: usize,
+    /// Threads and the shape of their appends in figure 8.
+    pub multi: streams::MultiShape,
     /// Bytes of event data everywhere.
     pub payload: usize,
     /// Where the LMDB directories go (a temporary directory under it);
     /// `None` for the system's temporary directory.
     pub dir: Option<PathBuf>,
-    /// The figures to run (1 to 7); empty for all. Figure 2 brings figure 1.
+    /// The figures to run (1 to 10); empty for all. Figure 2 brings figure 1.
     pub only: Vec<usize>,
 }
 
@@ -69,6 +76,11 @@ impl Settings {
             dealers: 8,
             in_flight: 1000,
             batch: 100,
+            multi: streams::MultiShape {
+                threads: 16,
+                streams: 2,
+                per_stream: 5,
+            },
             payload: 32,
             dir: None,
             only: Vec::new(),
@@ -95,6 +107,11 @@ impl Settings {
             dealers: 2,
             in_flight: 50,
             batch: 10,
+            multi: streams::MultiShape {
+                threads: 4,
+                streams: 2,
+                per_stream: 5,
+            },
             ..Settings::full()
         }
     }
@@ -103,7 +120,7 @@ impl Settings {
 /// One row of the report: a Rewind figure and the baseline it is held to.
 #[derive(Debug, Clone)]
 pub struct Figure {
-    /// The figure's number, 1 to 7.
+    /// The figure's number, 1 to 10.
     pub number: usize,
     /// What Rewind does.
     pub name: String,
@@ -174,6 +191,14 @@ pub fn median(xs: &[f64]) -> f64 {
     }
 }
 
+/// Figure 8's target: appends sharing group commits beat one durable
+/// transaction per append.
+pub const TARGET_MULTI: f64 = 1.0;
+/// Figure 9's target.
+pub const TARGET_CATCH_UP: f64 = 0.3;
+/// Figure 10's target.
+pub const TARGET_LIVE: f64 = 0.5;
+
 /// How long one side runs before the other takes its turn, in the figures
 /// measured in alternating slices.
 pub const SLICE: Duration = Duration::from_millis(100);
@@ -215,7 +240,7 @@ pub fn interleave(
     Ok((embedded::rate(na, ta), embedded::rate(nb, tb)))
 }
 
-/// Runs every figure `settings.reps` times and returns the seven figures.
+/// Runs every figure `settings.reps` times and returns the ten figures.
 /// `progress` hears one line per measurement.
 pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let s = settings;
@@ -275,10 +300,37 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
             format!("LMDB cursor scan of {} records, same size", s.events),
             0.5,
         ),
+        Figure::new(
+            8,
+            format!(
+                "embedded durable append_multi, {} streams x {} events, {} threads",
+                s.multi.streams, s.multi.per_stream, s.multi.threads
+            ),
+            format!(
+                "LMDB, the same records, 1 durable transaction per append, {} threads",
+                s.multi.threads
+            ),
+            TARGET_MULTI,
+        ),
+        Figure::new(
+            9,
+            format!("subscription catching up on {} events", s.events),
+            format!("LMDB cursor scan of {} records, same size", s.events),
+            TARGET_CATCH_UP,
+        ),
+        Figure::new(
+            10,
+            format!(
+                "subscription following live appends of {} events, delivered",
+                s.batch
+            ),
+            format!("LMDB, {} puts per durable transaction", s.batch),
+            TARGET_LIVE,
+        ),
     ];
 
     let on = |i: usize| s.only.is_empty() || s.only.contains(&i) || (i == 1 && s.only.contains(&2));
-    let loaded = if on(4) || on(5) {
+    let loaded = if on(4) || on(5) || on(9) {
         progress(&format!("preparing {} events in a Rewind store", s.events));
         let t = std::time::Instant::now();
         let loaded = embedded::LoadedStore::create(&root.join("loaded"), s.events, s.payload)?;
@@ -300,7 +352,7 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
     } else {
         None
     };
-    let raw_scan = if on(5) || on(7) {
+    let raw_scan = if on(5) || on(7) || on(9) {
         progress(&format!(
             "preparing {} records in a raw LMDB database",
             s.events
@@ -421,6 +473,29 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
             let (d1, d2) = (dir("append"), dir("raw-append"));
             let (r, b) = embedded::append_vs_raw(&d1, &d2, s.batch, s.window, s.payload)?;
             record(&mut figs[5], r, b, progress);
+        }
+
+        if on(8) {
+            let (d1, d2) = (dir("append-multi"), dir("raw-append-multi"));
+            let (r, b) = streams::multi_append_vs_raw(&d1, &d2, s.multi, s.window, s.payload)?;
+            record(&mut figs[7], r, b, progress);
+        }
+
+        if let (Some(loaded), Some(raw_scan)) = (&loaded, &raw_scan) {
+            if on(9) {
+                pair(
+                    &mut figs[8],
+                    &mut || streams::catch_up_rate(&loaded.store, loaded.events),
+                    &mut || raw_scan.scan_rate(),
+                    progress,
+                )?;
+            }
+        }
+
+        if on(10) {
+            let (d1, d2) = (dir("live"), dir("raw-live"));
+            let (r, b) = streams::live_delivery_vs_raw(&d1, &d2, s.batch, s.window, s.payload)?;
+            record(&mut figs[9], r, b, progress);
         }
     }
     Ok(figs.into_iter().filter(|f| !f.rewind.is_empty()).collect())

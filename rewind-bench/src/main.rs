@@ -28,7 +28,7 @@ struct Args {
     /// Directory for the temporary LMDB stores (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Run only these figures (1 to 7), e.g. `--only 1,4`.
+    /// Run only these figures (1 to 10), e.g. `--only 1,4`.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     only: Vec<usize>,
     /// Exit with status 1 when a figure misses its target.
@@ -57,8 +57,8 @@ fn main() -> ExitCode {
         s.events = e.max(1);
     }
     s.dir = args.dir;
-    if let Some(bad) = args.only.iter().find(|&&i| !(1..=7).contains(&i)) {
-        eprintln!("rewind-bench: there is no figure {bad} (figures are 1 to 7)");
+    if let Some(bad) = args.only.iter().find(|&&i| !(1..=10).contains(&i)) {
+        eprintln!("rewind-bench: there is no figure {bad} (figures are 1 to 10)");
         return ExitCode::from(2);
     }
     s.only = args.only;

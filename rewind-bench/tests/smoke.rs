@@ -6,7 +6,7 @@ use rewind_bench::{report, run, Settings};
 #[test]
 fn every_figure_measures_a_positive_finite_rate() {
     let figs = run(&Settings::smoke(), &mut |_| {}).expect("the benchmark runs");
-    assert_eq!(figs.len(), 7);
+    assert_eq!(figs.len(), 10);
     for f in &figs {
         assert_eq!(f.rewind.len(), 1, "{}", f.name);
         assert_eq!(f.baseline.len(), 1, "{}", f.name);
@@ -18,4 +18,7 @@ fn every_figure_measures_a_positive_finite_rate() {
     let table = report::table(&figs);
     assert!(table.contains("v2 streamed QUERY"), "{table}");
     assert!(table.contains("read_log_filtered"), "{table}");
+    assert!(table.contains("append_multi"), "{table}");
+    assert!(table.contains("subscription catching up"), "{table}");
+    assert!(table.contains("following live appends"), "{table}");
 }

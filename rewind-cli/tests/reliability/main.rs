@@ -5,6 +5,7 @@
 //! | module         | tests |
 //! |----------------|-------|
 //! | `crash`        | SIGKILL at random moments under load, restart, every acknowledged event checked |
+//! | `crash_multi`  | SIGKILL of a process embedding the store mid multi-stream appends: each append all or nothing |
 //! | `hostile`      | malformed and oversized requests, garbage, clients that vanish mid-request |
 //! | `load`         | many clients and subscribers, a long soak with memory and file descriptors measured |
 //! | `multiprocess` | another process reading the store while the server writes |
@@ -17,6 +18,7 @@
 //! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
 
 mod crash;
+mod crash_multi;
 mod hostile;
 mod load;
 mod multiprocess;

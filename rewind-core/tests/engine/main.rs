@@ -2,12 +2,14 @@
 //! (`store`; appends with types, metadata, several streams and retries in
 //! `appends`; reads backwards in `backward`), a store written by an earlier
 //! version (`fixture`), filtered log reads (`log_filter`), subscriptions
-//! (`subscriptions`) and the in-process server (`server_api`).
+//! (`subscriptions`), racing writers of multi-stream appends (`races`) and
+//! the in-process server (`server_api`).
 
 mod appends;
 mod backward;
 mod fixture;
 mod log_filter;
+mod races;
 mod server_api;
 mod store;
 mod subscriptions;
