@@ -60,4 +60,4 @@ pub use model::{
     MAX_TYPE_LEN,
 };
 pub use store::{CommittedAppend, Store, StoreOptions};
-pub use subscription::{StopHandle, Subscription, SubscriptionItem};
+pub use subscription::{Batch, StopHandle, Subscription, SubscriptionItem};

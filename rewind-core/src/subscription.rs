@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::store::{CommittedAppend, ListenerId};
-use crate::{Error, Event, LogFilter, Result, Store};
+use crate::{Error, Event, EventRef, LogFilter, Result, Store};
 
 /// The most events one read of the store puts in a subscription's buffer.
 const READ_CHUNK: usize = 256;
@@ -28,6 +28,16 @@ const READ_CHUNK: usize = 256;
 /// subscription with a selective filter still looks at its stop flag and
 /// deadline between reads of a long history.
 const SCAN_SPAN: u64 = 1 << 16;
+
+/// What [`Subscription::next_batch`] handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// This many events (at least one) went to the visitor.
+    Events(usize),
+    /// The subscription has reached the head of the log, as
+    /// [`SubscriptionItem::CaughtUp`] says.
+    CaughtUp,
+}
 
 /// What a [`Subscription`] hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +257,76 @@ impl Subscription {
     /// [`next_timeout`](Subscription::next_timeout).
     pub fn next_blocking(&mut self) -> Result<Option<SubscriptionItem>> {
         self.next_until(None)
+    }
+
+    /// The batch form of [`next_timeout`](Subscription::next_timeout), for
+    /// a reader that needs no owned events: hands up to `limit` events that
+    /// are there now to `visit`, borrowed from the store with no copy (or
+    /// waits up to `timeout` for one). `visit` returns `false` to stop after
+    /// the event it was given; the rest stays for the next call. Returns
+    /// `Ok(Some(Batch::Events(n)))`, `Ok(Some(Batch::CaughtUp))` once at
+    /// the head, or `Ok(None)` (timed out, or stopped); errors as for
+    /// `next_timeout`. Batches and single items may be mixed: each event is
+    /// handed out once, in position order.
+    pub fn next_batch(
+        &mut self,
+        timeout: Duration,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<Option<Batch>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if self.shared.is_stopped() || limit == 0 {
+                return Ok(None);
+            }
+            if !self.buf.is_empty() {
+                let mut n = 0;
+                while let Some(e) = self.buf.pop_front() {
+                    n += 1;
+                    if !visit(e.as_ref()) || n == limit {
+                        break;
+                    }
+                }
+                return Ok(Some(Batch::Events(n)));
+            }
+            let (head, closed) = {
+                let st = self.shared.lock();
+                (st.head, st.closed)
+            };
+            if self.next < head {
+                let end = head.min(self.next.saturating_add(SCAN_SPAN));
+                let mut n = 0;
+                let resume =
+                    self.store
+                        .scan_log(self.next, end, limit, &self.filter, &mut |e| {
+                            n += 1;
+                            visit(e)
+                        })?;
+                if resume <= self.next {
+                    return Err(Error::Internal(format!(
+                        "the log ends at position {resume}, but a commit reached {head}"
+                    )));
+                }
+                self.next = resume;
+                if n > 0 {
+                    return Ok(Some(Batch::Events(n)));
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            if !self.caught_up {
+                self.caught_up = true;
+                return Ok(Some(Batch::CaughtUp));
+            }
+            if closed {
+                return Err(Error::Closed);
+            }
+            if !self.wait(deadline) {
+                return Ok(None);
+            }
+        }
     }
 
     /// A handle that stops this subscription from any thread.
@@ -548,6 +628,69 @@ mod tests {
         let mut late = s.subscribe(None, LogFilter::all()).unwrap();
         assert_eq!(next_data(&mut late), None);
         assert!(matches!(late.next_timeout(WAIT), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn batches_borrow_events_and_mix_with_single_items() {
+        let s = Store::in_memory();
+        for i in 0..10u8 {
+            s.append(b"s", vec![NewEvent::new(vec![i])], ExpectedVersion::Any)
+                .unwrap();
+        }
+        let mut sub = s.subscribe(Some(0), LogFilter::all()).unwrap();
+        // One owned item first, then batches: each event once, in order.
+        let first = sub.next_timeout(WAIT).unwrap();
+        assert!(matches!(first, Some(SubscriptionItem::Event(e)) if e.data == [0]));
+        let mut seen = Vec::new();
+        let got = sub
+            .next_batch(WAIT, 4, |e| {
+                seen.push(e.data[0]);
+                true
+            })
+            .unwrap();
+        assert_eq!(
+            (got, seen.clone()),
+            (Some(Batch::Events(4)), vec![1, 2, 3, 4])
+        );
+        // The visitor stops early: the rest stays.
+        let got = sub
+            .next_batch(WAIT, 100, |e| {
+                seen.push(e.data[0]);
+                e.data[0] < 6
+            })
+            .unwrap();
+        assert_eq!(got, Some(Batch::Events(2)));
+        assert_eq!(sub.position(), 7);
+        let got = sub
+            .next_batch(WAIT, 100, |e| {
+                seen.push(e.data[0]);
+                true
+            })
+            .unwrap();
+        assert_eq!(got, Some(Batch::Events(3)));
+        assert_eq!(seen, (1..10).collect::<Vec<u8>>());
+        assert_eq!(
+            sub.next_batch(WAIT, 100, |_| true).unwrap(),
+            Some(Batch::CaughtUp)
+        );
+        assert_eq!(
+            sub.next_batch(Duration::from_millis(10), 100, |_| true)
+                .unwrap(),
+            None
+        );
+        s.append(b"s", vec![NewEvent::new("live")], ExpectedVersion::Any)
+            .unwrap();
+        let mut live = Vec::new();
+        let got = sub
+            .next_batch(WAIT, 100, |e| {
+                live.push(e.data.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(
+            (got, live),
+            (Some(Batch::Events(1)), vec![b"live".to_vec()])
+        );
     }
 
     #[test]
