@@ -154,12 +154,16 @@ def test_stop_from_another_thread_wakes_a_blocked_iteration(store: rewind.Store)
         for item in sub:
             seen.append(item)
 
+    def wait_for(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(seen) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     t = threading.Thread(target=consume)
     t.start()
+    wait_for(1)
     store.append(b"s", [b"e1"])
-    deadline = time.monotonic() + 5
-    while len(seen) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(2)
     # The consumer is now blocked in next() with the GIL released: this thread runs.
     sub.stop()
     t.join(5)
