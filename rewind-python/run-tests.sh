@@ -2,7 +2,8 @@
 # Tests of the Python package `rewind`, in a fresh virtual environment.
 #
 # Creates target/py-venv (recreated on every run), installs maturin, pytest,
-# pytest-timeout, pyzmq and mypy from PyPI, builds the package's wheel with
+# pytest-timeout, pyzmq, mypy and eventsourcing (the optional dependency
+# of rewind.eventsourcing) from PyPI, builds the package's wheel with
 # maturin (Cargo's dev profile by default: it reuses what `cargo test`
 # built, and is much faster to build than a release wheel; set
 # REWIND_PY_PROFILE=release to test the release build), installs it, checks
@@ -26,7 +27,7 @@ rm -rf "$venv" "$wheels"
 vpy="$venv/bin/python"
 "$vpy" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$vpy" -m pip install --quiet --disable-pip-version-check \
-  "maturin>=1.5,<2" pytest pytest-timeout pyzmq mypy
+  "maturin>=1.5,<2" pytest pytest-timeout pyzmq mypy "eventsourcing[crypto]>=9.5,<9.6"
 
 echo "-- building the wheel (cargo profile: $profile)"
 if [ "$profile" = "release" ]; then

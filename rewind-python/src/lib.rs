@@ -60,6 +60,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyEvent>()?;
     m.add_class::<types::PyAppended>()?;
     m.add_class::<types::PyStreamHead>()?;
+    m.add_class::<types::PyNewEvent>()?;
+    m.add_class::<types::PyCaughtUp>()?;
+    m.add("CAUGHT_UP", store::caught_up(m.py())?)?;
+    m.add_class::<store::PySubscription>()?;
     m.add_class::<store::PyStore>()?;
     m.add_class::<store::EventIterator>()?;
     m.add_class::<server::PyServerConfig>()?;

@@ -2,15 +2,24 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use rewind_core::lmdb::LmdbOptions;
-use rewind_core::{Event, NewEvent, Store, StoreOptions};
+use rewind_core::{
+    Event, LogFilter, NewEvent, StopHandle, Store, StoreOptions, StreamAppend, SubscriptionItem,
+};
 
 use crate::errors::IntoPy;
-use crate::types::{bytes_arg, expected_arg, opt_bytes_arg, PyAppended, PyEvent, PyStreamHead};
+use crate::types::{
+    bytes_arg, expected_arg, opt_bytes_arg, PyAppended, PyCaughtUp, PyEvent, PyNewEvent,
+    PyStreamHead,
+};
 
 /// An event store: named streams of events, durable appends with optimistic
 /// concurrency, and reads by version, position and id.
@@ -38,13 +47,15 @@ impl PyStore {
 fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<NewEvent>> {
     if events.is_instance_of::<PyBytes>() || events.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
-            "events must be a list of events (data, or (id, data) pairs), not a single bytes or str",
+            "events must be a list of events (data, (id, data) pairs or NewEvent), not a single bytes or str",
         ));
     }
     let mut out = Vec::new();
     for item in events.try_iter()? {
         let item = item?;
-        if let Ok(t) = item.cast::<PyTuple>() {
+        if let Ok(e) = item.cast::<PyNewEvent>() {
+            out.push(e.get().event.clone());
+        } else if let Ok(t) = item.cast::<PyTuple>() {
             if t.len() != 2 {
                 return Err(PyTypeError::new_err(
                     "an event given as a tuple must be a pair (id, data)",
@@ -62,6 +73,54 @@ fn new_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<NewEvent>> {
         }
     }
     Ok(out)
+}
+
+/// Reads one part of `append_multi`: a `(stream, events)` or
+/// `(stream, events, expected_version)` tuple.
+fn stream_append(part: &Bound<'_, PyAny>) -> PyResult<StreamAppend> {
+    let t = part.cast::<PyTuple>().map_err(|_| {
+        PyTypeError::new_err(
+            "each part of append_multi must be a tuple (stream, events) or (stream, events, expected_version)",
+        )
+    })?;
+    if t.len() != 2 && t.len() != 3 {
+        return Err(PyTypeError::new_err(
+            "each part of append_multi must be a tuple (stream, events) or (stream, events, expected_version)",
+        ));
+    }
+    let stream = bytes_arg(&t.get_item(0)?, "stream")?;
+    let events = new_events(&t.get_item(1)?)?;
+    let expected = if t.len() == 3 {
+        expected_arg(Some(&t.get_item(2)?))?
+    } else {
+        expected_arg(None)?
+    };
+    Ok(StreamAppend::new(stream, events, expected))
+}
+
+/// The filter of `read_log` and `subscribe`: a stream-name prefix and a set
+/// of event types, each optional.
+fn log_filter(
+    stream_prefix: Option<&Bound<'_, PyAny>>,
+    types: Option<&Bound<'_, PyAny>>,
+) -> PyResult<LogFilter> {
+    let mut filter = LogFilter::all();
+    if let Some(prefix) = opt_bytes_arg(stream_prefix, "stream_prefix")? {
+        filter = filter.with_stream_prefix(prefix);
+    }
+    if let Some(types) = types.filter(|t| !t.is_none()) {
+        if types.is_instance_of::<PyString>() || types.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "types must be a collection of event types, not a single str or bytes",
+            ));
+        }
+        let mut set = Vec::new();
+        for t in types.try_iter()? {
+            set.push(bytes_arg(&t?, "an event type")?);
+        }
+        filter = filter.with_event_types(set);
+    }
+    Ok(filter)
 }
 
 fn events_to_py(py: Python<'_>, events: &[Event]) -> Vec<PyEvent> {
@@ -111,8 +170,9 @@ impl PyStore {
     /// `expected_version`, and returns where each landed once the append is
     /// durable on disk.
     ///
-    /// Each event is its data (bytes), or an `(id, data)` pair to choose its
-    /// id (an id of `None` is generated: a UUIDv7 in canonical text form).
+    /// Each event is its data (bytes), an `(id, data)` pair to choose its
+    /// id (an id of `None` is generated: a UUIDv7 in canonical text form),
+    /// or a `NewEvent` (which can also carry a type and metadata).
     ///
     /// Raises `WrongExpectedVersionError` on a version conflict,
     /// `DuplicateIdError` when an id is taken, `InvalidArgumentError` for an
@@ -135,6 +195,25 @@ impl PyStore {
         Ok(appended.into_iter().map(PyAppended::from).collect())
     }
 
+    /// Appends to several streams in one atomic commit: every part is
+    /// appended, or none is. `parts` is a list of `(stream, events)` or
+    /// `(stream, events, expected_version)` tuples (events as for `append`);
+    /// a stream may appear in only one part. Returns where each event
+    /// landed, part after part, each `Appended` naming its stream.
+    ///
+    /// Sending again an append that succeeded (every event with its id,
+    /// stored identically) returns the positions of the first time and
+    /// writes nothing. Raises as `append` does.
+    fn append_multi(&self, py: Python<'_>, parts: &Bound<'_, PyAny>) -> PyResult<Vec<PyAppended>> {
+        let mut appends = Vec::new();
+        for part in parts.try_iter()? {
+            appends.push(stream_append(&part?)?);
+        }
+        let store = &self.store;
+        let appended = py.detach(|| store.append_multi(appends)).py_err()?;
+        Ok(appended.into_iter().map(PyAppended::from).collect())
+    }
+
     /// Up to `limit` events of `stream` from version `from_version` on, as a
     /// list (`limit=None`: all of them). See `iter_stream` to read a long
     /// stream without holding it in memory.
@@ -154,20 +233,99 @@ impl PyStore {
         Ok(events_to_py(py, &events))
     }
 
+    /// Up to `limit` events of `stream` backwards, from version
+    /// `from_version` (inclusive; `None`, or a version past the end: from
+    /// the last event) down to version 0, as a list. A stream that does not
+    /// exist has no events.
+    #[pyo3(signature = (stream, from_version = None, limit = None))]
+    fn read_stream_backward(
+        &self,
+        py: Python<'_>,
+        stream: &Bound<'_, PyAny>,
+        from_version: Option<u64>,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let stream = bytes_arg(stream, "stream")?;
+        let store = &self.store;
+        let events = py
+            .detach(|| {
+                store.read_stream_backward_vec(&stream, from_version, limit.unwrap_or(usize::MAX))
+            })
+            .py_err()?;
+        Ok(events_to_py(py, &events))
+    }
+
     /// Up to `limit` events of the store-wide log from `from_position` on,
     /// as a list (`limit=None`: all of them). See `iter_log`.
-    #[pyo3(signature = (from_position = 0, limit = None))]
+    ///
+    /// `stream_prefix` keeps only the events of streams whose names start
+    /// with it; `types` (a collection of event types) only the events of
+    /// those types. With a filter, `limit` counts the events returned: the
+    /// read goes on past the events the filter skips.
+    #[pyo3(signature = (from_position = 0, limit = None, stream_prefix = None, types = None))]
     fn read_log(
         &self,
         py: Python<'_>,
         from_position: u64,
         limit: Option<usize>,
+        stream_prefix: Option<&Bound<'_, PyAny>>,
+        types: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<PyEvent>> {
+        let filter = log_filter(stream_prefix, types)?;
+        let limit = limit.unwrap_or(usize::MAX);
+        let store = &self.store;
+        let events = py
+            .detach(|| {
+                if filter.passes_all() {
+                    store.read_log_vec(from_position, limit)
+                } else {
+                    store.read_log_filtered_vec(from_position, limit, &filter)
+                }
+            })
+            .py_err()?;
+        Ok(events_to_py(py, &events))
+    }
+
+    /// Up to `limit` events of the store-wide log backwards, from position
+    /// `from_position` (inclusive; `None`, or a position past the end: from
+    /// the last event) down to position 0, as a list.
+    #[pyo3(signature = (from_position = None, limit = None))]
+    fn read_log_backward(
+        &self,
+        py: Python<'_>,
+        from_position: Option<u64>,
+        limit: Option<usize>,
     ) -> PyResult<Vec<PyEvent>> {
         let store = &self.store;
         let events = py
-            .detach(|| store.read_log_vec(from_position, limit.unwrap_or(usize::MAX)))
+            .detach(|| store.read_log_backward_vec(from_position, limit.unwrap_or(usize::MAX)))
             .py_err()?;
         Ok(events_to_py(py, &events))
+    }
+
+    /// Subscribes to the store-wide log from `from_position` (`None`: from
+    /// the end of the log now), keeping the events `stream_prefix` and
+    /// `types` pass (as for `read_log`). The subscription hands out the
+    /// history, then `rewind.CAUGHT_UP` once, then every event as it
+    /// commits: in log order, each exactly once. See `Subscription`.
+    #[pyo3(signature = (from_position = None, *, stream_prefix = None, types = None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        from_position: Option<u64>,
+        stream_prefix: Option<&Bound<'_, PyAny>>,
+        types: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PySubscription> {
+        let filter = log_filter(stream_prefix, types)?;
+        let store = &self.store;
+        let sub = py
+            .detach(|| store.subscribe(from_position, filter))
+            .py_err()?;
+        Ok(PySubscription {
+            stop: sub.stop_handle(),
+            position: AtomicU64::new(sub.position()),
+            sub: Mutex::new(sub),
+        })
     }
 
     /// Iterates over the events of `stream` from version `from_version` on,
@@ -412,5 +570,125 @@ impl EventIterator {
             py.detach(|| self.fetch()).py_err()?;
         }
         Ok(self.buffer.pop_front().map(|e| PyEvent::new(py, &e)))
+    }
+}
+
+/// The one `rewind.CAUGHT_UP`.
+pub fn caught_up(py: Python<'_>) -> PyResult<Py<PyCaughtUp>> {
+    static CAUGHT_UP: PyOnceLock<Py<PyCaughtUp>> = PyOnceLock::new();
+    CAUGHT_UP
+        .get_or_try_init(py, || Py::new(py, PyCaughtUp))
+        .map(|c| c.clone_ref(py))
+}
+
+/// How long a blocking `__next__` waits between two looks at the
+/// interpreter's signals (so that Ctrl-C interrupts it).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// A live subscription to the log, made by `Store.subscribe`.
+///
+/// Iterating over it yields `Event`s and, once, `rewind.CAUGHT_UP`; it
+/// waits for new commits as long as it takes (with the GIL released) and
+/// ends when the subscription is stopped. `next(timeout)` waits at most
+/// `timeout` seconds and returns `None` when nothing came (or the
+/// subscription is stopped). `stop()` may be called from any thread: it
+/// wakes a waiting `next`. Once the store is closed and everything
+/// committed before was handed out, `next` raises `ClosedError`. Usable as
+/// a context manager, which stops it on exit.
+#[pyclass(module = "rewind", name = "Subscription", frozen)]
+pub struct PySubscription {
+    sub: Mutex<rewind_core::Subscription>,
+    stop: StopHandle,
+    /// The position to resume from, as of the last item handed out.
+    position: AtomicU64,
+}
+
+impl PySubscription {
+    fn next_item(&self, py: Python<'_>, timeout: Duration) -> PyResult<Option<Py<PyAny>>> {
+        let item = py
+            .detach(|| {
+                let mut sub = self.sub.lock().unwrap_or_else(|e| e.into_inner());
+                let item = sub.next_timeout(timeout);
+                self.position.store(sub.position(), Ordering::Release);
+                item
+            })
+            .py_err()?;
+        Ok(match item {
+            None => None,
+            Some(SubscriptionItem::Event(e)) => Some(Py::new(py, PyEvent::new(py, &e))?.into_any()),
+            Some(SubscriptionItem::CaughtUp) => Some(caught_up(py)?.into_any()),
+        })
+    }
+}
+
+#[pymethods]
+impl PySubscription {
+    /// The next event (or `rewind.CAUGHT_UP`), waiting at most `timeout`
+    /// seconds (`None`: as long as it takes); `None` if nothing came in time
+    /// or the subscription is stopped.
+    #[pyo3(signature = (timeout = None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+        match timeout {
+            Some(t) => {
+                let t = Duration::try_from_secs_f64(t.max(0.0)).map_err(|_| {
+                    PyValueError::new_err("timeout must be a finite number of seconds")
+                })?;
+                self.next_item(py, t)
+            }
+            None => loop {
+                if let Some(item) = self.next_item(py, SIGNAL_CHECK)? {
+                    return Ok(Some(item));
+                }
+                if self.stop.is_stopped() {
+                    return Ok(None);
+                }
+                py.check_signals()?;
+            },
+        }
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next(py, None)
+    }
+
+    /// Stops the subscription, from any thread: a waiting `next` returns
+    /// `None` (the iteration ends). Stopping twice is harmless.
+    fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// Whether the subscription has been stopped.
+    #[getter]
+    fn stopped(&self) -> bool {
+        self.stop.is_stopped()
+    }
+
+    /// The position to resume from: every event before it has been handed
+    /// out or skipped by the filter.
+    #[getter]
+    fn position(&self) -> u64 {
+        self.position.load(Ordering::Acquire)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> bool {
+        self.stop();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<rewind.Subscription position={}{}>",
+            self.position(),
+            if self.stopped() { " stopped" } else { "" }
+        )
     }
 }

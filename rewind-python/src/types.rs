@@ -1,10 +1,11 @@
-//! The value types of the native module: events, append results, stream
-//! heads, expected versions; and the conversions of byte-string arguments.
+//! The value types of the native module: events (new and stored), append
+//! results, stream heads, expected versions, the caught-up marker of
+//! subscriptions; and the conversions of byte-string arguments.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
-use rewind_core::{Appended, Event, ExpectedVersion, StreamHead};
+use rewind_core::{Appended, Event, ExpectedVersion, NewEvent, StreamHead};
 
 /// Reads a name or data argument: `bytes`, `bytearray`, `memoryview` (any
 /// buffer), or `str` (encoded as UTF-8).
@@ -120,6 +121,12 @@ pub struct PyEvent {
     /// The event's data.
     #[pyo3(get)]
     data: Py<PyBytes>,
+    /// The event's type (`""` when it has none).
+    #[pyo3(get, name = "type")]
+    event_type: Py<PyString>,
+    /// The event's metadata (`b""` when it has none).
+    #[pyo3(get)]
+    metadata: Py<PyBytes>,
     /// The stream the event belongs to.
     #[pyo3(get)]
     stream: Py<PyBytes>,
@@ -136,6 +143,10 @@ impl PyEvent {
         PyEvent {
             id: PyBytes::new(py, &e.id).unbind(),
             data: PyBytes::new(py, &e.data).unbind(),
+            // The store only accepts UTF-8 types; a lossy decoding guards
+            // against a damaged record.
+            event_type: PyString::new(py, &String::from_utf8_lossy(&e.event_type)).unbind(),
+            metadata: PyBytes::new(py, &e.metadata).unbind(),
             stream: PyBytes::new(py, &e.stream).unbind(),
             version: e.version,
             position: e.position,
@@ -146,8 +157,18 @@ impl PyEvent {
 #[pymethods]
 impl PyEvent {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let mut extra = String::new();
+        if !self.event_type.bind(py).to_cow()?.is_empty() {
+            extra.push_str(&format!(", type={}", self.event_type.bind(py).repr()?));
+        }
+        if !self.metadata.bind(py).as_bytes().is_empty() {
+            extra.push_str(&format!(
+                ", metadata={}",
+                short_repr(self.metadata.bind(py))?
+            ));
+        }
         Ok(format!(
-            "Event(id={}, stream={}, version={}, position={}, data={})",
+            "Event(id={}, stream={}, version={}, position={}{extra}, data={})",
             self.id.bind(py).repr()?,
             self.stream.bind(py).repr()?,
             self.version,
@@ -165,7 +186,9 @@ impl PyEvent {
             && self.position == o.position
             && self.id.bind(py).as_bytes() == o.id.bind(py).as_bytes()
             && self.stream.bind(py).as_bytes() == o.stream.bind(py).as_bytes()
-            && self.data.bind(py).as_bytes() == o.data.bind(py).as_bytes())
+            && self.data.bind(py).as_bytes() == o.data.bind(py).as_bytes()
+            && self.metadata.bind(py).as_bytes() == o.metadata.bind(py).as_bytes()
+            && self.event_type.bind(py).to_cow()? == o.event_type.bind(py).to_cow()?)
     }
 
     fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
@@ -187,6 +210,7 @@ fn short_repr(b: &Bound<'_, PyBytes>) -> PyResult<String> {
 #[derive(PartialEq)]
 pub struct PyAppended {
     id: Vec<u8>,
+    stream: Vec<u8>,
     /// Its version in its stream.
     #[pyo3(get)]
     version: u64,
@@ -199,6 +223,7 @@ impl From<Appended> for PyAppended {
     fn from(a: Appended) -> Self {
         PyAppended {
             id: a.id,
+            stream: a.stream,
             version: a.version,
             position: a.position,
         }
@@ -213,10 +238,17 @@ impl PyAppended {
         PyBytes::new(py, &self.id)
     }
 
+    /// The stream it was appended to.
+    #[getter]
+    fn stream<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.stream)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Appended(id={}, version={}, position={})",
+            "Appended(id={}, stream={}, version={}, position={})",
             PyBytes::new(py, &self.id).repr()?,
+            PyBytes::new(py, &self.stream).repr()?,
             self.version,
             self.position
         ))
@@ -261,5 +293,103 @@ impl PyStreamHead {
             self.position,
             PyBytes::new(py, &self.id).repr()?
         ))
+    }
+}
+
+/// An event to append, with what only this form can give: a type and
+/// metadata.
+///
+/// `NewEvent(data, id=None, type="", metadata=b"")`: `data` and `metadata`
+/// are bytes (a `str` is encoded as UTF-8), `id` is chosen by the caller or
+/// `None` (the store generates a UUIDv7), `type` is text of at most 255
+/// bytes in UTF-8.
+#[pyclass(module = "rewind", name = "NewEvent", frozen)]
+pub struct PyNewEvent {
+    pub(crate) event: NewEvent,
+}
+
+#[pymethods]
+impl PyNewEvent {
+    #[new]
+    #[pyo3(signature = (data, id = None, r#type = "", metadata = None))]
+    fn new(
+        data: &Bound<'_, PyAny>,
+        id: Option<&Bound<'_, PyAny>>,
+        r#type: &str,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(PyNewEvent {
+            event: NewEvent {
+                id: opt_bytes_arg(id, "an event id")?,
+                event_type: r#type.as_bytes().to_vec(),
+                metadata: opt_bytes_arg(metadata, "metadata")?.unwrap_or_default(),
+                data: bytes_arg(data, "event data")?,
+            },
+        })
+    }
+
+    /// The id chosen, or `None` (the store will generate one).
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.event.id.as_ref().map(|id| PyBytes::new(py, id))
+    }
+
+    /// The event's data.
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.data)
+    }
+
+    /// The event's type.
+    #[getter(r#type)]
+    fn event_type(&self) -> String {
+        String::from_utf8_lossy(&self.event.event_type).into_owned()
+    }
+
+    /// The event's metadata.
+    #[getter]
+    fn metadata<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.event.metadata)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyNewEvent>()
+            .is_ok_and(|o| o.get().event == self.event)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let e = &self.event;
+        let mut text = format!("NewEvent({}", short_repr(&PyBytes::new(py, &e.data))?);
+        if let Some(id) = &e.id {
+            text.push_str(&format!(", id={}", PyBytes::new(py, id).repr()?));
+        }
+        if !e.event_type.is_empty() {
+            text.push_str(&format!(
+                ", type={}",
+                PyString::new(py, &String::from_utf8_lossy(&e.event_type)).repr()?
+            ));
+        }
+        if !e.metadata.is_empty() {
+            text.push_str(&format!(
+                ", metadata={}",
+                short_repr(&PyBytes::new(py, &e.metadata))?
+            ));
+        }
+        text.push(')');
+        Ok(text)
+    }
+}
+
+/// The marker a subscription hands out once, when it has handed out the
+/// whole history and what follows is live: `rewind.CAUGHT_UP`, the one
+/// instance of this class.
+#[pyclass(module = "rewind", name = "CaughtUp", frozen)]
+pub struct PyCaughtUp;
+
+#[pymethods]
+impl PyCaughtUp {
+    fn __repr__(&self) -> &'static str {
+        "rewind.CAUGHT_UP"
     }
 }

@@ -10,6 +10,12 @@ Embedding the store::
         for event in store.iter_stream(b"cart-7"):
             print(event.version, event.data)
 
+Events can carry a type and metadata (`rewind.NewEvent`); `append_multi`
+appends to several streams atomically; `read_log` filters by stream prefix
+and event types; `subscribe` follows the log live (yielding `Event`s and,
+once caught up, `rewind.CAUGHT_UP`). `rewind.eventsourcing` is a
+persistence module for the `eventsourcing` library.
+
 The modules of the original Rewind 0.3.1 keep working unchanged:
 `rewind.server.main` (the server and the `rewind` command),
 `rewind.server.config`, `rewind.server.eventstores`, and `rewind.client`
@@ -17,9 +23,11 @@ The modules of the original Rewind 0.3.1 keep working unchanged:
 """
 
 from rewind._native import (
+    CAUGHT_UP,
     Appended,
     BackendError,
     BindError,
+    CaughtUp,
     ClosedError,
     ConfigError,
     CorruptStoreError,
@@ -30,6 +38,7 @@ from rewind._native import (
     InternalError,
     InvalidArgumentError,
     NetworkError,
+    NewEvent,
     RangeOrderError,
     ReadOnlyError,
     RewindError,
@@ -37,15 +46,18 @@ from rewind._native import (
     StorageFullError,
     Store,
     StreamHead,
+    Subscription,
     UnknownIdError,
     WrongExpectedVersionError,
     __version__,
 )
 
 __all__ = [
+    "CAUGHT_UP",
     "Appended",
     "BackendError",
     "BindError",
+    "CaughtUp",
     "ClosedError",
     "ConfigError",
     "CorruptStoreError",
@@ -56,6 +68,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "NetworkError",
+    "NewEvent",
     "RangeOrderError",
     "ReadOnlyError",
     "RewindError",
@@ -63,6 +76,7 @@ __all__ = [
     "StorageFullError",
     "Store",
     "StreamHead",
+    "Subscription",
     "UnknownIdError",
     "WrongExpectedVersionError",
     "__version__",

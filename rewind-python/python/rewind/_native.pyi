@@ -1,7 +1,18 @@
 """Type stubs of the native module of the `rewind` package."""
 
 import os
-from typing import Callable, ClassVar, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Callable,
+    ClassVar,
+    Collection,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from typing_extensions import Literal, Self, final
 
@@ -10,8 +21,15 @@ __version__: str
 _BytesLike = Union[bytes, bytearray, memoryview]
 #: A stream name or an event id: bytes, or str (encoded as UTF-8).
 _Name = Union[bytes, bytearray, memoryview, str]
-#: An event to append: its data, or an (id, data) pair (id None: generated).
-_NewEvent = Union[bytes, bytearray, memoryview, str, Tuple[Optional[_Name], Union[_BytesLike, str]]]
+#: An event to append: its data, an (id, data) pair (id None: generated), or a NewEvent.
+_NewEvent = Union[
+    bytes, bytearray, memoryview, str, Tuple[Optional[_Name], Union[_BytesLike, str]], NewEvent
+]
+#: A part of Store.append_multi: (stream, events) or (stream, events, expected_version).
+_StreamAppend = Union[
+    Tuple[_Name, Iterable[_NewEvent]],
+    Tuple[_Name, Iterable[_NewEvent], Union[ExpectedVersion, int, None]],
+]
 
 class RewindError(Exception):
     """Base class of every error raised by the Rewind store."""
@@ -100,6 +118,10 @@ class Event:
     @property
     def data(self) -> bytes: ...
     @property
+    def type(self) -> str: ...
+    @property
+    def metadata(self) -> bytes: ...
+    @property
     def stream(self) -> bytes: ...
     @property
     def version(self) -> int: ...
@@ -109,11 +131,55 @@ class Event:
     def __hash__(self) -> int: ...
 
 @final
+class NewEvent:
+    """An event to append, with an optional id, a type and metadata."""
+
+    def __new__(
+        cls,
+        data: Union[_BytesLike, str],
+        id: Optional[_Name] = None,
+        type: str = ...,
+        metadata: Union[_BytesLike, str, None] = None,
+    ) -> NewEvent: ...
+    @property
+    def id(self) -> Optional[bytes]: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def metadata(self) -> bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class CaughtUp:
+    """The marker a subscription hands out once it has caught up with the log."""
+
+CAUGHT_UP: CaughtUp
+
+@final
+class Subscription(Iterator[Union[Event, CaughtUp]]):
+    """A live subscription to the log (see Store.subscribe)."""
+
+    def next(self, timeout: Optional[float] = None) -> Union[Event, CaughtUp, None]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Union[Event, CaughtUp]: ...
+    def stop(self) -> None: ...
+    @property
+    def stopped(self) -> bool: ...
+    @property
+    def position(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *args: object) -> Literal[False]: ...
+
+@final
 class Appended:
     """Where one appended event landed."""
 
     @property
     def id(self) -> bytes: ...
+    @property
+    def stream(self) -> bytes: ...
     @property
     def version(self) -> int: ...
     @property
@@ -160,10 +226,30 @@ class Store:
         events: Iterable[_NewEvent],
         expected_version: Union[ExpectedVersion, int, None] = None,
     ) -> List[Appended]: ...
+    def append_multi(self, parts: Iterable[_StreamAppend]) -> List[Appended]: ...
     def read_stream(
         self, stream: _Name, from_version: int = 0, limit: Optional[int] = None
     ) -> List[Event]: ...
-    def read_log(self, from_position: int = 0, limit: Optional[int] = None) -> List[Event]: ...
+    def read_stream_backward(
+        self, stream: _Name, from_version: Optional[int] = None, limit: Optional[int] = None
+    ) -> List[Event]: ...
+    def read_log(
+        self,
+        from_position: int = 0,
+        limit: Optional[int] = None,
+        stream_prefix: Optional[_Name] = None,
+        types: Optional[Collection[_Name]] = None,
+    ) -> List[Event]: ...
+    def read_log_backward(
+        self, from_position: Optional[int] = None, limit: Optional[int] = None
+    ) -> List[Event]: ...
+    def subscribe(
+        self,
+        from_position: Optional[int] = None,
+        *,
+        stream_prefix: Optional[_Name] = None,
+        types: Optional[Collection[_Name]] = None,
+    ) -> Subscription: ...
     def iter_stream(
         self, stream: _Name, from_version: int = 0, *, chunk_size: int = 256
     ) -> EventIterator: ...
