@@ -26,7 +26,9 @@
  *   overlap with any other call on them. Read results (rewind_events,
  *   rewind_appended) are immutable and may be read from several threads.
  *   rewind_server_options is not synchronized: use it from one thread at a
- *   time.
+ *   time. A rewind_subscription is read by one thread at a time
+ *   (rewind_subscription_next); rewind_subscription_cancel may come from any
+ *   thread.
  */
 
 #ifndef REWIND_H

@@ -20,7 +20,8 @@
 // Thread safety is that of the C ABI: a Store or Server may be used from
 // several threads at once (not while it is moved from, closed or destroyed);
 // Events and Appended are immutable; ServerOptions is for one thread at a
-// time.
+// time; a Subscription's next() is for one thread at a time, and its
+// cancel() may come from any thread.
 #ifndef REWIND_HPP
 #define REWIND_HPP
 
@@ -290,9 +291,6 @@ struct LogFilter {
   std::optional<std::vector<std::string_view>> event_types = std::nullopt;
 };
 
-/// The events of a filtered read and the position to resume from.
-struct FilteredEvents;
-
 /// What a Subscription hands out: an event (a copy) or the caught-up
 /// marker.
 struct SubscriptionItem {
@@ -400,6 +398,7 @@ inline uint64_t from_or_end(std::optional<uint64_t> from) noexcept {
 
 }  // namespace detail
 
+/// The events of a filtered read and the position to resume from.
 struct FilteredEvents {
   Events events;
   /// Every event before this position was returned or skipped by the filter.
