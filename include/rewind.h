@@ -26,7 +26,9 @@
  *   overlap with any other call on them. Read results (rewind_events,
  *   rewind_appended) are immutable and may be read from several threads.
  *   rewind_server_options is not synchronized: use it from one thread at a
- *   time.
+ *   time. A rewind_subscription is read by one thread at a time
+ *   (rewind_subscription_next); rewind_subscription_cancel may come from any
+ *   thread.
  */
 
 #ifndef REWIND_H
@@ -41,6 +43,31 @@
 /* The former name of REWIND_STATUS_STORAGE (same number), kept so that
  * programs written against earlier headers still build. */
 #define REWIND_STATUS_LMDB REWIND_STATUS_STORAGE
+
+/* rewind_event has grown at its end since 0.4.0 (type and metadata), so an
+ * array of events has a new stride: the name rewind_events_items, as
+ * programs use it, means rewind_events_array. The library still exports the
+ * symbol rewind_events_items with the stride of 0.4.0, for programs built
+ * against the 0.4.0 header. */
+#define rewind_events_items rewind_events_array
+
+/**
+ * A `from_version` or `from_position` of a backward read that starts at
+ * the last event (of the stream, or of the log).
+ */
+#define REWIND_FROM_END UINT64_MAX
+
+/**
+ * A `timeout_ms` of `rewind_subscription_next` that waits as long as it
+ * takes (until an item comes or the subscription is cancelled).
+ */
+#define REWIND_WAIT_FOREVER UINT64_MAX
+
+/**
+ * A `from_position` of `rewind_store_subscribe` that starts at the end of
+ * the log now: no history, the caught-up marker first, then live events.
+ */
+#define REWIND_FROM_NOW UINT64_MAX
 
 /**
  * The outcome of every fallible `rewind_` function.
@@ -186,8 +213,9 @@ typedef uint32_t rewind_server_state;
 #endif // __cplusplus
 
 /**
- * The outcome of one append: the id, version and position of each event,
- * in the order they were given.
+ * The outcome of one append: the id, stream, version and position of each
+ * event, in the order they were given (part by part for an append across
+ * streams).
  *
  * Owned by the caller, who frees it with `rewind_appended_free`. Immutable:
  * any number of threads may read it at once.
@@ -237,6 +265,25 @@ typedef struct rewind_server_options rewind_server_options;
  * the same handle.
  */
 typedef struct rewind_store rewind_store;
+
+/**
+ * A subscription to a store's log (added after 0.4.0): the events a filter
+ * passes from a position on, in position order, each exactly once; then a
+ * caught-up marker; then each event as it commits.
+ *
+ * Created by `rewind_store_subscribe`, released by
+ * `rewind_subscription_free`. It holds its own reference to the store: it
+ * may outlive the `rewind_store` handle, and once the store is closed it
+ * hands out what was committed before and then fails with
+ * REWIND_STATUS_CLOSED. A slow subscriber reads from the store and never
+ * slows appends.
+ *
+ * Thread safety: `rewind_subscription_next` is for one thread at a time
+ * (calls from several threads are serialized, and each invalidates the
+ * event of the previous one); `rewind_subscription_cancel` may be called
+ * from any thread at any time before `rewind_subscription_free`.
+ */
+typedef struct rewind_subscription rewind_subscription;
 
 /**
  * An event to append. The pointers are borrowed for the duration of the
@@ -308,6 +355,25 @@ typedef struct rewind_event {
    * The event's position in the store-wide log: 0, 1, 2, ...
    */
   uint64_t position;
+  /**
+   * The event's type: UTF-8, 0 to 255 bytes (0 for an event appended
+   * without one, as every event that arrives through the v1 or v2 wire
+   * protocol). Added after 0.4.0.
+   */
+  const uint8_t *event_type;
+  /**
+   * The length of `event_type` in bytes (may be 0). Added after 0.4.0.
+   */
+  size_t event_type_len;
+  /**
+   * The event's metadata: opaque bytes, empty for an event appended
+   * without any. Added after 0.4.0.
+   */
+  const uint8_t *metadata;
+  /**
+   * The length of `metadata` in bytes (may be 0). Added after 0.4.0.
+   */
+  size_t metadata_len;
 } rewind_event;
 
 /**
@@ -326,6 +392,131 @@ typedef struct rewind_event {
  */
 typedef bool (*rewind_visitor)(void *userdata,
                                const struct rewind_event *event);
+
+/**
+ * An event to append with a type and metadata (added after 0.4.0;
+ * `rewind_new_event` is the same without them). The pointers are borrowed
+ * for the duration of the append call only.
+ */
+typedef struct rewind_new_event_ex {
+  /**
+   * The id to store the event under (1 to 255 bytes, unique in the
+   * store), or NULL to let the store generate a UUIDv7 id.
+   */
+  const uint8_t *id;
+  /**
+   * The length of `id` in bytes; ignored when `id` is NULL.
+   */
+  size_t id_len;
+  /**
+   * The event's type: UTF-8, 0 to 255 bytes; may be NULL when
+   * `event_type_len` is 0 (no type).
+   */
+  const uint8_t *event_type;
+  /**
+   * The length of `event_type` in bytes.
+   */
+  size_t event_type_len;
+  /**
+   * The event's metadata, opaque bytes; may be NULL when `metadata_len`
+   * is 0 (no metadata).
+   */
+  const uint8_t *metadata;
+  /**
+   * The length of `metadata` in bytes.
+   */
+  size_t metadata_len;
+  /**
+   * The event's data; may be NULL when `data_len` is 0.
+   */
+  const uint8_t *data;
+  /**
+   * The length of `data` in bytes.
+   */
+  size_t data_len;
+} rewind_new_event_ex;
+
+/**
+ * One stream's share of `rewind_store_append_multi` (added after 0.4.0).
+ * The pointers are borrowed for the duration of the call only.
+ */
+typedef struct rewind_stream_append {
+  /**
+   * The stream name: 1 to 255 bytes.
+   */
+  const uint8_t *stream;
+  /**
+   * The length of `stream` in bytes.
+   */
+  size_t stream_len;
+  /**
+   * One of the `REWIND_EXPECTED_` constants: the condition on this
+   * stream's version before the append.
+   */
+  rewind_expected_kind expected;
+  /**
+   * The version the stream's last event must have with
+   * REWIND_EXPECTED_EXACT; ignored otherwise.
+   */
+  uint64_t expected_version;
+  /**
+   * The events to append to this stream, in order (at least one).
+   */
+  const struct rewind_new_event_ex *events;
+  /**
+   * The number of items in `events`.
+   */
+  size_t n_events;
+} rewind_stream_append;
+
+/**
+ * A byte string borrowed for the duration of a call: `len` bytes at `ptr`
+ * (NULL allowed when `len` is 0). Added after 0.4.0.
+ */
+typedef struct rewind_bytes {
+  /**
+   * The bytes; may be NULL when `len` is 0.
+   */
+  const uint8_t *ptr;
+  /**
+   * The number of bytes.
+   */
+  size_t len;
+} rewind_bytes;
+
+/**
+ * Which events a filtered read or a subscription passes (added after
+ * 0.4.0): those whose stream name starts with `stream_prefix` and, when
+ * `match_types` is true, whose type is one of `event_types`. A zeroed
+ * struct (`{0}`) passes every event. Every pointer is borrowed for the
+ * duration of the call that takes the filter only.
+ */
+typedef struct rewind_log_filter {
+  /**
+   * The prefix stream names must start with (0 to 255 bytes); NULL with a
+   * length of 0 passes every stream.
+   */
+  const uint8_t *stream_prefix;
+  /**
+   * The length of `stream_prefix` in bytes.
+   */
+  size_t stream_prefix_len;
+  /**
+   * Whether to filter by type: false passes every type (`event_types` is
+   * then ignored); true passes only the types listed, so an empty list
+   * passes nothing. An event appended without a type has the empty type.
+   */
+  bool match_types;
+  /**
+   * The types to pass, each UTF-8 of 0 to 255 bytes; may be NULL when
+   * `n_event_types` is 0.
+   */
+  const struct rewind_bytes *event_types;
+  /**
+   * The number of items in `event_types`.
+   */
+  size_t n_event_types;
+} rewind_log_filter;
 
 /**
  * Where one appended event landed. `id` points into the
@@ -352,6 +543,63 @@ typedef struct rewind_append_info {
 } rewind_append_info;
 
 /**
+ * Where one appended event landed, with its stream (an append across
+ * streams names several). `id` and `stream` point into the
+ * `rewind_appended` object that holds this item (not NUL-terminated).
+ * Added after 0.4.0.
+ */
+typedef struct rewind_append_result {
+  /**
+   * The event's id: the one given, or the UUIDv7 the store generated.
+   */
+  const uint8_t *id;
+  /**
+   * The length of `id` in bytes.
+   */
+  size_t id_len;
+  /**
+   * The stream the event was appended to: 1 to 255 bytes.
+   */
+  const uint8_t *stream;
+  /**
+   * The length of `stream` in bytes.
+   */
+  size_t stream_len;
+  /**
+   * The event's version in its stream.
+   */
+  uint64_t version;
+  /**
+   * The event's position in the store-wide log.
+   */
+  uint64_t position;
+} rewind_append_result;
+
+/**
+ * What `rewind_subscription_next` handed out: one of the
+ * `REWIND_SUBSCRIPTION_` constants. Added after 0.4.0.
+ */
+typedef uint32_t rewind_subscription_item_kind;
+
+/**
+ * The outcome of `rewind_subscription_next`, written by the library into a
+ * struct the caller provides. Added after 0.4.0.
+ */
+typedef struct rewind_subscription_item {
+  /**
+   * One of the `REWIND_SUBSCRIPTION_` constants.
+   */
+  rewind_subscription_item_kind kind;
+  /**
+   * With REWIND_SUBSCRIPTION_EVENT, the event, owned by the subscription:
+   * it and every pointer in it stay valid until the next call of
+   * `rewind_subscription_next` on the same subscription or
+   * `rewind_subscription_free`. NULL with any other kind.
+   */
+  const struct rewind_event *event;
+} rewind_subscription_item;
+
+/**
  * One kind of endpoint of a server: one of the `REWIND_ENDPOINT_`
  * constants.
  */
@@ -376,6 +624,29 @@ typedef uint32_t rewind_endpoint_kind;
  * The last event of the stream must have exactly the version given with it.
  */
 #define REWIND_EXPECTED_EXACT 3
+
+/**
+ * No item came before the timeout; call again.
+ */
+#define REWIND_SUBSCRIPTION_TIMEOUT 0
+
+/**
+ * An event: the item's `event` points to it.
+ */
+#define REWIND_SUBSCRIPTION_EVENT 1
+
+/**
+ * The caught-up marker: every event committed before it has been handed
+ * out (or skipped by the filter); the events after it are live. Comes once
+ * per subscription.
+ */
+#define REWIND_SUBSCRIPTION_CAUGHT_UP 2
+
+/**
+ * The subscription was cancelled (`rewind_subscription_cancel`): no item
+ * will come again.
+ */
+#define REWIND_SUBSCRIPTION_CANCELLED 3
 
 /**
  * The v1 query endpoints (clients connect REQ sockets).
@@ -809,6 +1080,226 @@ rewind_status rewind_store_next_position(const struct rewind_store *store,
                                          uint64_t *out);
 
 /**
+ * `rewind_store_append` with types and metadata (added after 0.4.0):
+ * appends `count` events to `stream`, atomically, if the stream satisfies
+ * the expected version; blocks until the events are durable on disk.
+ *
+ * The arguments are those of `rewind_store_append`, except that `events`
+ * are `rewind_new_event_ex`: each may carry a type (UTF-8, 0 to 255
+ * bytes) and metadata (opaque bytes). Re-sending an append whose events
+ * (by id) are already stored identically succeeds and gives the original
+ * versions and positions (a safe retry after a lost acknowledgement);
+ * a known id with anything different is DUPLICATE_ID.
+ *
+ * `out` may be NULL; otherwise on success it receives a new
+ * `rewind_appended` owned by the caller (free it with
+ * `rewind_appended_free`); untouched on failure.
+ *
+ * Blocks until the commit that carries the append is synced. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `stream` NULL,
+ * `events` NULL with a non-zero `count`, a type, metadata or data NULL
+ * with a non-zero length), INVALID_ARGUMENT (no events, a name, id or type
+ * of the wrong length, a type that is not UTF-8, an unknown `expected`),
+ * WRONG_EXPECTED_VERSION, DUPLICATE_ID, STORAGE_FULL, READ_ONLY, CLOSED,
+ * IO, STORAGE.
+ *
+ * # Safety
+ * Every non-NULL pointer points to what its length says; `store` is live.
+ */
+rewind_status rewind_store_append_ex(const struct rewind_store *store,
+                                     const uint8_t *stream,
+                                     size_t stream_len,
+                                     const struct rewind_new_event_ex *events,
+                                     size_t count,
+                                     rewind_expected_kind expected,
+                                     uint64_t expected_version,
+                                     struct rewind_appended **out);
+
+/**
+ * Appends to several streams in one atomic commit (added after 0.4.0):
+ * either every part is written or none is. Each part names its stream,
+ * its own expected version and its events; a stream may appear in only
+ * one part. Retries are safe as with `rewind_store_append_ex`.
+ *
+ * - `parts`, `n_parts`: at least one part, borrowed for the call.
+ * - `out`: may be NULL; otherwise on success it receives a new
+ *   `rewind_appended` owned by the caller (free it with
+ *   `rewind_appended_free`) with one item per event, part by part in the
+ *   order given; `rewind_appended_results` gives each one's stream,
+ *   version and position. Untouched on failure.
+ *
+ * Blocks until the commit that carries the append is synced. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` NULL, `parts` NULL with
+ * a non-zero `n_parts`, a part's `stream` NULL, or a NULL pointer with a
+ * non-zero length in a part), INVALID_ARGUMENT (no parts, a part without
+ * events, a stream named in two parts, a name, id or type of the wrong
+ * length, a type that is not UTF-8, an unknown `expected`),
+ * WRONG_EXPECTED_VERSION (any part's), DUPLICATE_ID, STORAGE_FULL,
+ * READ_ONLY, CLOSED, IO, STORAGE.
+ *
+ * # Safety
+ * Every non-NULL pointer points to what its length says; `store` is live.
+ */
+rewind_status rewind_store_append_multi(const struct rewind_store *store,
+                                        const struct rewind_stream_append *parts,
+                                        size_t n_parts,
+                                        struct rewind_appended **out);
+
+/**
+ * Reads up to `limit` events of `stream` backwards, from version
+ * `from_version` (inclusive; REWIND_FROM_END, or any version past the
+ * last, starts at the stream's last event) down to version 0, into a new
+ * `rewind_events` (added after 0.4.0).
+ *
+ * `stream` is 1 to 255 bytes, borrowed for the call; a stream that does
+ * not exist has no events. `limit` may be SIZE_MAX. `out` receives on
+ * success a new object owned by the caller (free it with
+ * `rewind_events_free`); untouched on failure.
+ *
+ * Blocks while reading. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
+ * NULL), INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+ * CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * Every non-NULL pointer points to what its length says; `store` is live;
+ * `out` is writable.
+ */
+rewind_status rewind_store_read_stream_backward(const struct rewind_store *store,
+                                                const uint8_t *stream,
+                                                size_t stream_len,
+                                                uint64_t from_version,
+                                                size_t limit,
+                                                struct rewind_events **out);
+
+/**
+ * Like `rewind_store_read_stream_backward`, but without any copy: calls
+ * `visitor` with `userdata` for each event, borrowed from the store and
+ * valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+ *
+ * Blocks while reading, on the calling thread. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK (also when the visitor stopped early),
+ * NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT
+ * (a stream name that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * Every non-NULL pointer points to what its length says; `store` is live;
+ * `visitor` follows the rules of `rewind_visitor`.
+ */
+rewind_status rewind_store_read_stream_backward_visit(const struct rewind_store *store,
+                                                      const uint8_t *stream,
+                                                      size_t stream_len,
+                                                      uint64_t from_version,
+                                                      size_t limit,
+                                                      rewind_visitor visitor,
+                                                      void *userdata);
+
+/**
+ * Reads up to `limit` events of the whole log backwards, from position
+ * `from_position` (inclusive; REWIND_FROM_END, or any position past the
+ * last, starts at the last event) down to position 0, into a new
+ * `rewind_events` (added after 0.4.0).
+ *
+ * `out` receives on success a new object owned by the caller (free it
+ * with `rewind_events_free`); untouched on failure.
+ *
+ * Blocks while reading. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
+ * CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * `store` is NULL or live; `out` is NULL or writable.
+ */
+rewind_status rewind_store_read_log_backward(const struct rewind_store *store,
+                                             uint64_t from_position,
+                                             size_t limit,
+                                             struct rewind_events **out);
+
+/**
+ * Like `rewind_store_read_log_backward`, but without any copy: calls
+ * `visitor` with `userdata` for each event, borrowed from the store and
+ * valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+ *
+ * Blocks while reading, on the calling thread. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK (also when the visitor stopped early),
+ * NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * `store` is NULL or live; `visitor` follows the rules of `rewind_visitor`.
+ */
+rewind_status rewind_store_read_log_backward_visit(const struct rewind_store *store,
+                                                   uint64_t from_position,
+                                                   size_t limit,
+                                                   rewind_visitor visitor,
+                                                   void *userdata);
+
+/**
+ * Reads the log forwards from position `from_position`, passing only the
+ * events `filter` passes, up to `limit` of them, into a new
+ * `rewind_events` (added after 0.4.0).
+ *
+ * - `filter`: NULL passes every event; see `rewind_log_filter`. Borrowed
+ *   for the call.
+ * - `out`: on success receives a new object owned by the caller (free it
+ *   with `rewind_events_free`).
+ * - `out_next`: on success receives the position to resume from: every
+ *   event before it has been returned or skipped by the filter (the log's
+ *   end when the read reached it). Reading again from there goes on
+ *   without a gap or a repeat.
+ *
+ * Nothing is written on failure. Blocks while reading. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `out` or `out_next`
+ * NULL, or a NULL pointer with a non-zero length in `filter`),
+ * INVALID_ARGUMENT (a type in `filter` longer than 255 bytes), CORRUPT, IO,
+ * STORAGE.
+ *
+ * # Safety
+ * `store` is NULL or live; `filter` is NULL or valid as its fields say;
+ * the out-parameters are NULL or writable.
+ */
+rewind_status rewind_store_read_log_filtered(const struct rewind_store *store,
+                                             uint64_t from_position,
+                                             size_t limit,
+                                             const struct rewind_log_filter *filter,
+                                             struct rewind_events **out,
+                                             uint64_t *out_next);
+
+/**
+ * Like `rewind_store_read_log_filtered`, but without any copy: calls
+ * `visitor` with `userdata` for each event the filter passes, borrowed from
+ * the store and valid only during that call (see `rewind_visitor`). Added
+ * after 0.4.0.
+ *
+ * `out_next` may be NULL; otherwise on success it receives the position to
+ * resume from (after the last event visited when the visitor stopped the
+ * read). Blocks while reading, on the calling thread. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK (also when the visitor stopped early),
+ * NULL_PARAMETER (`store` or `visitor` NULL, or a NULL pointer with a
+ * non-zero length in `filter`), INVALID_ARGUMENT (a type in `filter`
+ * longer than 255 bytes), CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * `store` is NULL or live; `filter` is NULL or valid as its fields say;
+ * `visitor` follows the rules of `rewind_visitor`; `out_next` is NULL or
+ * writable.
+ */
+rewind_status rewind_store_read_log_filtered_visit(const struct rewind_store *store,
+                                                   uint64_t from_position,
+                                                   size_t limit,
+                                                   const struct rewind_log_filter *filter,
+                                                   rewind_visitor visitor,
+                                                   void *userdata,
+                                                   uint64_t *out_next);
+
+/**
  * The number of events in `events`; 0 for NULL.
  *
  * Never fails or blocks; thread-safe.
@@ -822,13 +1313,14 @@ size_t rewind_events_count(const struct rewind_events *events);
  * The events of `events` as an array of `rewind_events_count(events)`
  * items, in read order; NULL when there are none or `events` is NULL.
  *
- * The array belongs to `events` and is valid until `rewind_events_free`.
- * Never fails or blocks; thread-safe.
+ * The header also names this function `rewind_events_items` (a macro),
+ * its name in 0.4.0. The array belongs to `events` and is valid until
+ * `rewind_events_free`. Never fails or blocks; thread-safe.
  *
  * # Safety
  * `events` is NULL or a live object from a read.
  */
-const struct rewind_event *rewind_events_items(const struct rewind_events *events);
+const struct rewind_event *rewind_events_array(const struct rewind_events *events);
 
 /**
  * The event at `index` (0-based, in read order) of `events`; NULL when
@@ -890,6 +1382,33 @@ const struct rewind_append_info *rewind_appended_at(const struct rewind_appended
                                                     size_t index);
 
 /**
+ * The appended events with their streams, as an array of
+ * `rewind_appended_count(appended)` items in append order; NULL when
+ * `appended` is NULL or holds no event. Added after 0.4.0.
+ *
+ * The array belongs to `appended` and is valid until
+ * `rewind_appended_free`. Never fails or blocks; thread-safe.
+ *
+ * # Safety
+ * `appended` is NULL or a live object from an append.
+ */
+const struct rewind_append_result *rewind_appended_results(const struct rewind_appended *appended);
+
+/**
+ * The appended event at `index` (0-based, in append order) with its
+ * stream; NULL when `index` is out of range or `appended` is NULL. Added
+ * after 0.4.0.
+ *
+ * The item belongs to `appended` and is valid until `rewind_appended_free`.
+ * Never fails or blocks; thread-safe.
+ *
+ * # Safety
+ * `appended` is NULL or a live object from an append.
+ */
+const struct rewind_append_result *rewind_appended_result_at(const struct rewind_appended *appended,
+                                                             size_t index);
+
+/**
  * Frees the result of an append. NULL does nothing.
  *
  * Afterwards no pointer obtained from `appended` may be used. Never blocks.
@@ -899,6 +1418,101 @@ const struct rewind_append_info *rewind_appended_at(const struct rewind_appended
  * afterwards.
  */
 void rewind_appended_free(struct rewind_appended *appended);
+
+/**
+ * Subscribes to the log of `store` (added after 0.4.0).
+ *
+ * - `from_position`: the first position to hand out, history included;
+ *   REWIND_FROM_NOW starts at the end of the log now (no history).
+ * - `filter`: NULL passes every event; otherwise borrowed for the call (the
+ *   subscription keeps its own copy). See `rewind_log_filter`.
+ * - `out`: on success receives a new handle owned by the caller, to be
+ *   released with `rewind_subscription_free`; untouched on failure.
+ *
+ * Does not wait for events (reads nothing but the log's end). Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL, or a
+ * NULL pointer with a non-zero length in `filter`), INVALID_ARGUMENT (a
+ * prefix or type in `filter` longer than 255 bytes, a type that is not
+ * UTF-8), CLOSED, CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * `store` is NULL or live; `filter` is NULL or valid as its fields say;
+ * `out` is NULL or writable.
+ */
+rewind_status rewind_store_subscribe(const struct rewind_store *store,
+                                     uint64_t from_position,
+                                     const struct rewind_log_filter *filter,
+                                     struct rewind_subscription **out);
+
+/**
+ * Waits up to `timeout_ms` milliseconds for the subscription's next item
+ * and writes it to `*out_item` (added after 0.4.0).
+ *
+ * `timeout_ms` 0 only looks; REWIND_WAIT_FOREVER waits until an item
+ * comes or the subscription is cancelled. On REWIND_STATUS_OK `*out_item`
+ * holds an event, the caught-up marker, REWIND_SUBSCRIPTION_TIMEOUT (none
+ * came in time) or REWIND_SUBSCRIPTION_CANCELLED (cancelled, before or
+ * during the wait: every later call says so too). An event belongs to the
+ * subscription and is valid until the next call on it or its free.
+ * Nothing is written on failure.
+ *
+ * Blocks the calling thread up to the timeout; `rewind_subscription_cancel`
+ * from another thread wakes it. For one thread at a time (see
+ * `rewind_subscription`).
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`sub` or `out_item` NULL),
+ * CLOSED (the store was closed and everything committed before was handed
+ * out), CORRUPT, IO, STORAGE.
+ *
+ * # Safety
+ * `sub` is NULL or live; `out_item` is NULL or writable.
+ */
+rewind_status rewind_subscription_next(struct rewind_subscription *sub,
+                                       uint64_t timeout_ms,
+                                       struct rewind_subscription_item *out_item);
+
+/**
+ * Cancels the subscription (added after 0.4.0): a `rewind_subscription_next`
+ * blocked in another thread returns at once with
+ * REWIND_SUBSCRIPTION_CANCELLED, and so does every later call. Cancelling
+ * twice does nothing more. NULL does nothing. The handle must still be
+ * freed with `rewind_subscription_free`.
+ *
+ * Never blocks (beyond a brief lock). Thread-safe: may be called from any
+ * thread, at any time before `rewind_subscription_free`.
+ *
+ * # Safety
+ * `sub` is NULL or live.
+ */
+void rewind_subscription_cancel(const struct rewind_subscription *sub);
+
+/**
+ * The position to resume from (added after 0.4.0): every event before it
+ * has been handed out or skipped by the filter, so a new subscription from
+ * here goes on where this one is. 0 for NULL.
+ *
+ * Never fails; waits while a `rewind_subscription_next` runs on another
+ * thread. Thread-safe.
+ *
+ * # Safety
+ * `sub` is NULL or live.
+ */
+uint64_t rewind_subscription_position(const struct rewind_subscription *sub);
+
+/**
+ * Stops and frees the subscription, and the event it handed out last. NULL
+ * does nothing.
+ *
+ * No other thread may use `sub` during or after the call (cancel first,
+ * and wait for a thread blocked in `rewind_subscription_next` to return).
+ * Never blocks.
+ *
+ * # Safety
+ * `sub` is NULL or a live handle that no other thread uses during the call
+ * and nothing uses afterwards.
+ */
+void rewind_subscription_free(struct rewind_subscription *sub);
 
 /**
  * Creates server options holding the embedded default (see

@@ -20,7 +20,8 @@
 // Thread safety is that of the C ABI: a Store or Server may be used from
 // several threads at once (not while it is moved from, closed or destroyed);
 // Events and Appended are immutable; ServerOptions is for one thread at a
-// time.
+// time; a Subscription's next() is for one thread at a time, and its
+// cancel() may come from any thread.
 #ifndef REWIND_HPP
 #define REWIND_HPP
 
@@ -93,6 +94,9 @@ struct ServerOptionsDeleter {
 struct ServerDeleter {
   void operator()(rewind_server *p) const noexcept { rewind_server_free(p); }
 };
+struct SubscriptionDeleter {
+  void operator()(rewind_subscription *p) const noexcept { rewind_subscription_free(p); }
+};
 
 }  // namespace detail
 
@@ -103,6 +107,10 @@ struct Event {
   std::string stream;
   uint64_t version = 0;
   uint64_t position = 0;
+  /// The event's type (UTF-8, empty when it has none).
+  std::string type;
+  /// The event's metadata (empty when it has none).
+  std::string metadata;
 };
 
 /// An event borrowed from the object (or the visitor call) that handed it
@@ -113,17 +121,22 @@ struct EventView {
   std::string_view stream;
   uint64_t version = 0;
   uint64_t position = 0;
+  std::string_view type;
+  std::string_view metadata;
 
   explicit EventView(const rewind_event &e) noexcept
       : id(detail::view(e.id, e.id_len)),
         data(detail::view(e.data, e.data_len)),
         stream(detail::view(e.stream, e.stream_len)),
         version(e.version),
-        position(e.position) {}
+        position(e.position),
+        type(detail::view(e.event_type, e.event_type_len)),
+        metadata(detail::view(e.metadata, e.metadata_len)) {}
 
   /// Copies the event.
   Event to_owned() const {
-    return Event{std::string(id), std::string(data), std::string(stream), version, position};
+    return Event{std::string(id),   std::string(data),     std::string(stream), version,
+                 position,          std::string(type),     std::string(metadata)};
   }
 };
 
@@ -195,20 +208,27 @@ class Events {
   std::unique_ptr<rewind_events, detail::EventsDeleter> p_;
 };
 
-/// Where one appended event landed; `id` borrows from its Appended.
+/// Where one appended event landed; `id` and `stream` borrow from its
+/// Appended.
 struct AppendedEvent {
   std::string_view id;
   uint64_t version = 0;
   uint64_t position = 0;
+  std::string_view stream;
 
   explicit AppendedEvent(const rewind_append_info &a) noexcept
       : id(detail::view(a.id, a.id_len)), version(a.version), position(a.position) {}
+  explicit AppendedEvent(const rewind_append_result &a) noexcept
+      : id(detail::view(a.id, a.id_len)),
+        version(a.version),
+        position(a.position),
+        stream(detail::view(a.stream, a.stream_len)) {}
 };
 
 /// The outcome of an append, one item per event in append order. Move-only.
 class Appended {
  public:
-  using iterator = ItemIterator<rewind_append_info, AppendedEvent>;
+  using iterator = ItemIterator<rewind_append_result, AppendedEvent>;
   using const_iterator = iterator;
   using value_type = AppendedEvent;
   using size_type = size_t;
@@ -217,13 +237,13 @@ class Appended {
 
   size_t size() const noexcept { return rewind_appended_count(p_.get()); }
   bool empty() const noexcept { return size() == 0; }
-  iterator begin() const noexcept { return iterator(rewind_appended_items(p_.get())); }
+  iterator begin() const noexcept { return iterator(rewind_appended_results(p_.get())); }
   iterator end() const noexcept { return begin() + static_cast<std::ptrdiff_t>(size()); }
   AppendedEvent operator[](size_t i) const noexcept {
     return begin()[static_cast<std::ptrdiff_t>(i)];
   }
   AppendedEvent at(size_t i) const {
-    const rewind_append_info *a = rewind_appended_at(p_.get(), i);
+    const rewind_append_result *a = rewind_appended_result_at(p_.get(), i);
     if (a == nullptr) throw std::out_of_range("Rewind::Appended::at");
     return AppendedEvent(*a);
   }
@@ -246,10 +266,41 @@ struct ExpectedVersion {
 };
 
 /// An event to append: its data and, optionally, its id (otherwise the
-/// store generates a UUIDv7). Borrowed for the append call.
+/// store generates a UUIDv7), its type (UTF-8, at most 255 bytes) and its
+/// metadata. Borrowed for the append call.
 struct NewEvent {
   std::string_view data;
   std::optional<std::string_view> id = std::nullopt;
+  std::string_view type = {};
+  std::string_view metadata = {};
+};
+
+/// One stream's share of Store::append_multi. Borrowed for the call.
+struct StreamAppend {
+  std::string_view stream;
+  std::vector<NewEvent> events;
+  ExpectedVersion expected = ExpectedVersion::any();
+};
+
+/// Which events a filtered read or a subscription passes: streams whose
+/// names start with `stream_prefix` (empty: every stream) and, when
+/// `event_types` is set, events of one of those types (an empty list passes
+/// nothing; an event without a type has the type "").
+struct LogFilter {
+  std::string_view stream_prefix = {};
+  std::optional<std::vector<std::string_view>> event_types = std::nullopt;
+};
+
+/// What a Subscription hands out: an event (a copy) or the caught-up
+/// marker.
+struct SubscriptionItem {
+  enum class Kind { Event, CaughtUp };
+  Kind kind = Kind::CaughtUp;
+  /// The event, when kind is Kind::Event.
+  Event event;
+
+  bool is_event() const noexcept { return kind == Kind::Event; }
+  bool is_caught_up() const noexcept { return kind == Kind::CaughtUp; }
 };
 
 /// Options of an LMDB store; 0 means the default.
@@ -308,7 +359,104 @@ inline size_t opt_len(const std::optional<std::string_view> &v) noexcept {
   return v ? v->size() : 0;
 }
 
+inline rewind_new_event_ex new_event_ex(const NewEvent &e) noexcept {
+  return rewind_new_event_ex{opt_ptr(e.id),        opt_len(e.id),     bytes(e.type),
+                             e.type.size(),        bytes(e.metadata), e.metadata.size(),
+                             bytes(e.data),        e.data.size()};
+}
+
+inline std::vector<rewind_new_event_ex> new_events_ex(const std::vector<NewEvent> &events) {
+  std::vector<rewind_new_event_ex> raw;
+  raw.reserve(events.size());
+  for (const NewEvent &e : events) raw.push_back(new_event_ex(e));
+  return raw;
+}
+
+// A rewind_log_filter over a LogFilter, with the array of types it points
+// to; valid while both live.
+struct RawFilter {
+  std::vector<rewind_bytes> types;
+  rewind_log_filter filter{};
+
+  explicit RawFilter(const LogFilter &f) {
+    filter.stream_prefix = bytes(f.stream_prefix);
+    filter.stream_prefix_len = f.stream_prefix.size();
+    if (f.event_types) {
+      for (std::string_view t : *f.event_types) types.push_back(rewind_bytes{bytes(t), t.size()});
+      filter.match_types = true;
+      filter.event_types = types.empty() ? nullptr : types.data();
+      filter.n_event_types = types.size();
+    }
+  }
+  RawFilter(const RawFilter &) = delete;
+  RawFilter &operator=(const RawFilter &) = delete;
+};
+
+inline uint64_t from_or_end(std::optional<uint64_t> from) noexcept {
+  return from ? *from : REWIND_FROM_END;
+}
+
 }  // namespace detail
+
+/// The events of a filtered read and the position to resume from.
+struct FilteredEvents {
+  Events events;
+  /// Every event before this position was returned or skipped by the filter.
+  uint64_t next_position = 0;
+};
+
+/// A subscription to a store's log: history from a position, the caught-up
+/// marker once, then live events, each exactly once, in position order.
+/// Move-only; freed by the destructor. next() is for one thread at a time;
+/// cancel() may be called from any thread while another waits in next().
+class Subscription {
+ public:
+  /// Takes ownership of a handle from the C ABI.
+  explicit Subscription(rewind_subscription *raw) noexcept : p_(raw) {}
+
+  /// Waits up to `timeout` for the next item: nullopt when none came in
+  /// time or the subscription is cancelled (see cancelled()). Throws
+  /// Rewind::Error (REWIND_STATUS_CLOSED once the store is closed and
+  /// everything committed before was handed out).
+  std::optional<SubscriptionItem> next(std::chrono::milliseconds timeout) {
+    return next_ms(timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count()));
+  }
+
+  /// Waits as long as it takes (until an item comes or cancel()).
+  std::optional<SubscriptionItem> next() { return next_ms(REWIND_WAIT_FOREVER); }
+
+  /// Cancels: a next() waiting in another thread returns nullopt at once,
+  /// and so does every later one. Thread-safe; never throws.
+  void cancel() const noexcept { rewind_subscription_cancel(p_.get()); }
+
+  /// Whether next() has seen the subscription cancelled.
+  bool cancelled() const noexcept { return cancelled_; }
+
+  /// The position to resume from (every event before it was handed out or
+  /// skipped by the filter).
+  uint64_t position() const noexcept { return rewind_subscription_position(p_.get()); }
+
+  /// The C handle, still owned by this object.
+  rewind_subscription *get() const noexcept { return p_.get(); }
+
+ private:
+  std::optional<SubscriptionItem> next_ms(uint64_t ms) {
+    rewind_subscription_item item{};
+    detail::check(rewind_subscription_next(p_.get(), ms, &item));
+    if (item.kind == REWIND_SUBSCRIPTION_EVENT) {
+      SubscriptionItem out;
+      out.kind = SubscriptionItem::Kind::Event;
+      out.event = EventView(*item.event).to_owned();
+      return out;
+    }
+    if (item.kind == REWIND_SUBSCRIPTION_CAUGHT_UP) return SubscriptionItem{};
+    if (item.kind == REWIND_SUBSCRIPTION_CANCELLED) cancelled_ = true;
+    return std::nullopt;
+  }
+
+  std::unique_ptr<rewind_subscription, detail::SubscriptionDeleter> p_;
+  bool cancelled_ = false;
+};
 
 /// An open event store. Move-only; closed (and freed) by close() or by the
 /// destructor. Destroy a Server running on a store before the store.
@@ -337,19 +485,81 @@ class Store {
   void close() { detail::check(rewind_store_close(p_.release())); }
 
   /// Appends events atomically if `expected` holds; blocks until durable.
+  /// Re-sending an append whose events (by id) are stored identically
+  /// returns the original positions (a safe retry).
   Appended append(std::string_view stream, const std::vector<NewEvent> &events,
                   ExpectedVersion expected = ExpectedVersion::any()) const {
-    std::vector<rewind_new_event> raw;
-    raw.reserve(events.size());
-    for (const NewEvent &e : events) {
-      raw.push_back(rewind_new_event{detail::opt_ptr(e.id), detail::opt_len(e.id),
-                                     detail::bytes(e.data), e.data.size()});
+    std::vector<rewind_new_event_ex> raw = detail::new_events_ex(events);
+    rewind_appended *out = nullptr;
+    detail::check(rewind_store_append_ex(p_.get(), detail::bytes(stream), stream.size(),
+                                         raw.data(), raw.size(), expected.kind, expected.version,
+                                         &out));
+    return Appended(out);
+  }
+
+  /// Appends to several streams in one atomic commit, each with its own
+  /// expected version: all or nothing. The result lists every event, part
+  /// by part, with its stream.
+  Appended append_multi(const std::vector<StreamAppend> &parts) const {
+    std::vector<std::vector<rewind_new_event_ex>> events;
+    std::vector<rewind_stream_append> raw;
+    events.reserve(parts.size());
+    raw.reserve(parts.size());
+    for (const StreamAppend &p : parts) {
+      events.push_back(detail::new_events_ex(p.events));
+      raw.push_back(rewind_stream_append{detail::bytes(p.stream), p.stream.size(), p.expected.kind,
+                                         p.expected.version, events.back().data(),
+                                         events.back().size()});
     }
     rewind_appended *out = nullptr;
-    detail::check(rewind_store_append(p_.get(), detail::bytes(stream), stream.size(),
-                                      raw.data(), raw.size(), expected.kind, expected.version,
-                                      &out));
+    detail::check(rewind_store_append_multi(p_.get(), raw.data(), raw.size(), &out));
     return Appended(out);
+  }
+
+  /// Up to `limit` events of `stream` backwards from `from_version`
+  /// (inclusive; nullopt: from the last).
+  Events read_stream_backward(std::string_view stream,
+                              std::optional<uint64_t> from_version = std::nullopt,
+                              size_t limit = SIZE_MAX) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_read_stream_backward(p_.get(), detail::bytes(stream),
+                                                    stream.size(),
+                                                    detail::from_or_end(from_version), limit,
+                                                    &out));
+    return Events(out);
+  }
+
+  /// Up to `limit` events of the log backwards from `from_position`
+  /// (inclusive; nullopt: from the last).
+  Events read_log_backward(std::optional<uint64_t> from_position = std::nullopt,
+                           size_t limit = SIZE_MAX) const {
+    rewind_events *out = nullptr;
+    detail::check(rewind_store_read_log_backward(p_.get(), detail::from_or_end(from_position),
+                                                 limit, &out));
+    return Events(out);
+  }
+
+  /// Up to `limit` events of the log from `from_position` on that `filter`
+  /// passes, and the position to resume from.
+  FilteredEvents read_log_filtered(uint64_t from_position, const LogFilter &filter,
+                                   size_t limit = SIZE_MAX) const {
+    detail::RawFilter raw(filter);
+    rewind_events *out = nullptr;
+    uint64_t next = 0;
+    detail::check(
+        rewind_store_read_log_filtered(p_.get(), from_position, limit, &raw.filter, &out, &next));
+    return FilteredEvents{Events(out), next};
+  }
+
+  /// Subscribes to the log from `from_position` (nullopt: from now), with
+  /// the events `filter` passes.
+  Subscription subscribe(std::optional<uint64_t> from_position = std::nullopt,
+                         const LogFilter &filter = {}) const {
+    detail::RawFilter raw(filter);
+    rewind_subscription *out = nullptr;
+    detail::check(rewind_store_subscribe(
+        p_.get(), from_position ? *from_position : REWIND_FROM_NOW, &raw.filter, &out));
+    return Subscription(out);
   }
 
   /// Up to `limit` events of `stream` from version `from_version` on.
@@ -420,6 +630,41 @@ class Store {
                                       detail::opt_ptr(from), detail::opt_len(from),
                                       detail::opt_ptr(to), detail::opt_len(to), limit, v, ud);
     });
+  }
+
+  /// As visit_stream, backwards from `from_version` (nullopt: the last).
+  template <class F>
+  void visit_stream_backward(std::string_view stream, std::optional<uint64_t> from_version,
+                             size_t limit, F &&f) const {
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_read_stream_backward_visit(p_.get(), detail::bytes(stream),
+                                                     stream.size(),
+                                                     detail::from_or_end(from_version), limit, v,
+                                                     ud);
+    });
+  }
+
+  /// As visit_log, backwards from `from_position` (nullopt: the last).
+  template <class F>
+  void visit_log_backward(std::optional<uint64_t> from_position, size_t limit, F &&f) const {
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_read_log_backward_visit(p_.get(), detail::from_or_end(from_position),
+                                                  limit, v, ud);
+    });
+  }
+
+  /// As visit_log, over the events `filter` passes; returns the position to
+  /// resume from.
+  template <class F>
+  uint64_t visit_log_filtered(uint64_t from_position, const LogFilter &filter, size_t limit,
+                              F &&f) const {
+    detail::RawFilter raw(filter);
+    uint64_t next = 0;
+    detail::visit(f, [&](rewind_visitor v, void *ud) {
+      return rewind_store_read_log_filtered_visit(p_.get(), from_position, limit, &raw.filter, v,
+                                                  ud, &next);
+    });
+    return next;
   }
 
   /// The event with this id, if any (a copy).

@@ -1,8 +1,17 @@
 //! Read results: events borrowed during a visitor call, or held by one
 //! `rewind_events` object; and the result of an append.
+//!
+//! `rewind_event` grew `event_type` and `metadata` at its end after 0.4.0. A
+//! program built against an earlier header reads it only through pointers
+//! the library hands out (`rewind_events_at`, visitors), which still work,
+//! and through the array of `rewind_events_items`, whose stride is the old
+//! size: that exported symbol keeps returning an array of the old layout,
+//! and the header maps the name `rewind_events_items` to
+//! `rewind_events_array` (the array of the new layout) for new programs.
 
 use std::os::raw::c_void;
 use std::ptr;
+use std::sync::OnceLock;
 
 use rewind_core::{Appended, EventRef};
 
@@ -32,6 +41,17 @@ pub struct rewind_event {
     pub version: u64,
     /// The event's position in the store-wide log: 0, 1, 2, ...
     pub position: u64,
+    /// The event's type: UTF-8, 0 to 255 bytes (0 for an event appended
+    /// without one, as every event that arrives through the v1 or v2 wire
+    /// protocol). Added after 0.4.0.
+    pub event_type: *const u8,
+    /// The length of `event_type` in bytes (may be 0). Added after 0.4.0.
+    pub event_type_len: usize,
+    /// The event's metadata: opaque bytes, empty for an event appended
+    /// without any. Added after 0.4.0.
+    pub metadata: *const u8,
+    /// The length of `metadata` in bytes (may be 0). Added after 0.4.0.
+    pub metadata_len: usize,
 }
 
 impl rewind_event {
@@ -45,8 +65,27 @@ impl rewind_event {
             stream_len: e.stream.len(),
             version: e.version,
             position: e.position,
+            event_type: e.event_type.as_ptr(),
+            event_type_len: e.event_type.len(),
+            metadata: e.metadata.as_ptr(),
+            metadata_len: e.metadata.len(),
         }
     }
+}
+
+/// `rewind_event` as headers of 0.4.0 declare it: the array stride that
+/// programs built against them use with `rewind_events_items`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct LegacyEvent {
+    id: *const u8,
+    id_len: usize,
+    data: *const u8,
+    data_len: usize,
+    stream: *const u8,
+    stream_len: usize,
+    version: u64,
+    position: u64,
 }
 
 /// A function a read calls once per event, in order, with the `userdata`
@@ -69,6 +108,8 @@ struct Span {
     id: (usize, usize),
     data: (usize, usize),
     stream: (usize, usize),
+    event_type: (usize, usize),
+    metadata: (usize, usize),
     version: u64,
     position: u64,
 }
@@ -80,6 +121,8 @@ struct Span {
 /// until then. It is immutable: any number of threads may read it at once.
 pub struct rewind_events {
     items: Vec<rewind_event>,
+    /// The items in the layout of headers of 0.4.0, made on first use.
+    legacy: OnceLock<Vec<LegacyEvent>>,
     _buf: Vec<u8>,
 }
 
@@ -108,10 +151,14 @@ impl EventsBuilder {
         };
         let id = self.put(e.id);
         let data = self.put(e.data);
+        let event_type = self.put(e.event_type);
+        let metadata = self.put(e.metadata);
         self.spans.push(Span {
             id,
             data,
             stream,
+            event_type,
+            metadata,
             version: e.version,
             position: e.position,
         });
@@ -135,9 +182,17 @@ impl EventsBuilder {
                 stream_len: s.stream.1,
                 version: s.version,
                 position: s.position,
+                event_type: at(s.event_type),
+                event_type_len: s.event_type.1,
+                metadata: at(s.metadata),
+                metadata_len: s.metadata.1,
             })
             .collect();
-        Box::new(rewind_events { items, _buf: buf })
+        Box::new(rewind_events {
+            items,
+            legacy: OnceLock::new(),
+            _buf: buf,
+        })
     }
 }
 
@@ -155,15 +210,47 @@ pub unsafe extern "C" fn rewind_events_count(events: *const rewind_events) -> us
 /// The events of `events` as an array of `rewind_events_count(events)`
 /// items, in read order; NULL when there are none or `events` is NULL.
 ///
-/// The array belongs to `events` and is valid until `rewind_events_free`.
-/// Never fails or blocks; thread-safe.
+/// The header also names this function `rewind_events_items` (a macro),
+/// its name in 0.4.0. The array belongs to `events` and is valid until
+/// `rewind_events_free`. Never fails or blocks; thread-safe.
 ///
 /// # Safety
 /// `events` is NULL or a live object from a read.
 #[no_mangle]
-pub unsafe extern "C" fn rewind_events_items(events: *const rewind_events) -> *const rewind_event {
+pub unsafe extern "C" fn rewind_events_array(events: *const rewind_events) -> *const rewind_event {
     guard_value(ptr::null(), || match events.as_ref() {
         Some(e) if !e.items.is_empty() => e.items.as_ptr(),
+        _ => ptr::null(),
+    })
+}
+
+/// The symbol that programs built against headers of 0.4.0 call: the
+/// events in the layout those headers declare (without type and metadata).
+/// Not in the header, which maps the name to `rewind_events_array`.
+///
+/// # Safety
+/// `events` is NULL or a live object from a read.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_events_items(events: *const rewind_events) -> *const c_void {
+    guard_value(ptr::null(), || match events.as_ref() {
+        Some(e) if !e.items.is_empty() => {
+            let legacy = e.legacy.get_or_init(|| {
+                e.items
+                    .iter()
+                    .map(|i| LegacyEvent {
+                        id: i.id,
+                        id_len: i.id_len,
+                        data: i.data,
+                        data_len: i.data_len,
+                        stream: i.stream,
+                        stream_len: i.stream_len,
+                        version: i.version,
+                        position: i.position,
+                    })
+                    .collect()
+            });
+            legacy.as_ptr().cast()
+        }
         _ => ptr::null(),
     })
 }
@@ -221,34 +308,78 @@ pub struct rewind_append_info {
     pub position: u64,
 }
 
-/// The outcome of one append: the id, version and position of each event,
-/// in the order they were given.
+/// Where one appended event landed, with its stream (an append across
+/// streams names several). `id` and `stream` point into the
+/// `rewind_appended` object that holds this item (not NUL-terminated).
+/// Added after 0.4.0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rewind_append_result {
+    /// The event's id: the one given, or the UUIDv7 the store generated.
+    pub id: *const u8,
+    /// The length of `id` in bytes.
+    pub id_len: usize,
+    /// The stream the event was appended to: 1 to 255 bytes.
+    pub stream: *const u8,
+    /// The length of `stream` in bytes.
+    pub stream_len: usize,
+    /// The event's version in its stream.
+    pub version: u64,
+    /// The event's position in the store-wide log.
+    pub position: u64,
+}
+
+/// The outcome of one append: the id, stream, version and position of each
+/// event, in the order they were given (part by part for an append across
+/// streams).
 ///
 /// Owned by the caller, who frees it with `rewind_appended_free`. Immutable:
 /// any number of threads may read it at once.
 pub struct rewind_appended {
     items: Vec<rewind_append_info>,
-    _ids: Vec<u8>,
+    results: Vec<rewind_append_result>,
+    _bytes: Vec<u8>,
 }
 
 impl rewind_appended {
     pub(crate) fn new(appended: &[Appended]) -> Box<rewind_appended> {
-        let ids: Vec<u8> = appended.iter().flat_map(|a| a.id.iter().copied()).collect();
-        let mut at = 0;
-        let items = appended
+        // Ids, then stream names, in one buffer that is never written again.
+        let mut bytes = Vec::new();
+        let mut spans = Vec::with_capacity(appended.len());
+        for a in appended {
+            let id = bytes.len();
+            bytes.extend_from_slice(&a.id);
+            let stream = bytes.len();
+            bytes.extend_from_slice(&a.stream);
+            spans.push((id, stream));
+        }
+        let base = bytes.as_ptr();
+        let results: Vec<rewind_append_result> = appended
             .iter()
-            .map(|a| {
-                let info = rewind_append_info {
-                    id: ids.as_ptr().wrapping_add(at),
-                    id_len: a.id.len(),
-                    version: a.version,
-                    position: a.position,
-                };
-                at += a.id.len();
-                info
+            .zip(&spans)
+            .map(|(a, &(id, stream))| rewind_append_result {
+                id: base.wrapping_add(id),
+                id_len: a.id.len(),
+                stream: base.wrapping_add(stream),
+                stream_len: a.stream.len(),
+                version: a.version,
+                position: a.position,
             })
             .collect();
-        Box::new(rewind_appended { items, _ids: ids })
+        let items = results
+            .iter()
+            .map(|r| rewind_append_info {
+                id: r.id,
+                id_len: r.id_len,
+                version: r.version,
+                position: r.position,
+            })
+            .collect();
+        Box::new(rewind_appended {
+            items,
+            results,
+            _bytes: bytes,
+        })
     }
 }
 
@@ -299,6 +430,47 @@ pub unsafe extern "C" fn rewind_appended_at(
             .as_ref()
             .and_then(|a| a.items.get(index))
             .map_or(ptr::null(), |i| i as *const rewind_append_info)
+    })
+}
+
+/// The appended events with their streams, as an array of
+/// `rewind_appended_count(appended)` items in append order; NULL when
+/// `appended` is NULL or holds no event. Added after 0.4.0.
+///
+/// The array belongs to `appended` and is valid until
+/// `rewind_appended_free`. Never fails or blocks; thread-safe.
+///
+/// # Safety
+/// `appended` is NULL or a live object from an append.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_appended_results(
+    appended: *const rewind_appended,
+) -> *const rewind_append_result {
+    guard_value(ptr::null(), || match appended.as_ref() {
+        Some(a) if !a.results.is_empty() => a.results.as_ptr(),
+        _ => ptr::null(),
+    })
+}
+
+/// The appended event at `index` (0-based, in append order) with its
+/// stream; NULL when `index` is out of range or `appended` is NULL. Added
+/// after 0.4.0.
+///
+/// The item belongs to `appended` and is valid until `rewind_appended_free`.
+/// Never fails or blocks; thread-safe.
+///
+/// # Safety
+/// `appended` is NULL or a live object from an append.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_appended_result_at(
+    appended: *const rewind_appended,
+    index: usize,
+) -> *const rewind_append_result {
+    guard_value(ptr::null(), || {
+        appended
+            .as_ref()
+            .and_then(|a| a.results.get(index))
+            .map_or(ptr::null(), |r| r as *const rewind_append_result)
     })
 }
 

@@ -19,7 +19,8 @@
 //!
 //! Modules: [`status`] (status codes, the last error, the panic boundary),
 //! [`store`] (opening a store, appends, reads), [`events`] (read results),
-//! [`server`] (the ZeroMQ server in-process).
+//! [`subscription`] (log filters and subscriptions), [`server`] (the ZeroMQ
+//! server in-process).
 #![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
@@ -30,16 +31,25 @@ pub mod store;
 
 pub mod events;
 
+pub mod subscription;
+
 pub mod server;
 
 mod util;
 
 pub use events::{
-    rewind_append_info, rewind_appended, rewind_event, rewind_events, rewind_visitor,
+    rewind_append_info, rewind_append_result, rewind_appended, rewind_event, rewind_events,
+    rewind_visitor,
 };
 pub use server::{rewind_endpoint_kind, rewind_server, rewind_server_options, rewind_server_state};
 pub use status::rewind_status;
-pub use store::{rewind_expected_kind, rewind_new_event, rewind_store};
+pub use store::{
+    rewind_expected_kind, rewind_new_event, rewind_new_event_ex, rewind_store, rewind_stream_append,
+};
+pub use subscription::{
+    rewind_bytes, rewind_log_filter, rewind_subscription, rewind_subscription_item,
+    rewind_subscription_item_kind,
+};
 
 /// The version of librewind, as a NUL-terminated string such as `"0.4.0"`.
 ///

@@ -3,11 +3,15 @@
 use std::os::raw::{c_char, c_void};
 
 use rewind_core::lmdb::LmdbOptions;
-use rewind_core::{EventRef, ExpectedVersion, NewEvent, Store, StoreOptions};
+use rewind_core::{
+    EventRef, ExpectedVersion, LogFilter, NewEvent, Store, StoreOptions, StreamAppend,
+};
 
 use crate::events::{rewind_appended, rewind_event, rewind_events, rewind_visitor, EventsBuilder};
 use crate::status::{guard, rewind_status, FfiError, FfiResult};
-use crate::util::{array, c_path, data_bytes, event_id, optional_event_id, out_ptr, stream_name};
+use crate::util::{
+    array, c_path, data_bytes, event_id, event_type, optional_event_id, out_ptr, stream_name,
+};
 
 /// An open event store: an LMDB directory or an in-memory store.
 ///
@@ -49,6 +53,88 @@ pub struct rewind_new_event {
     pub data_len: usize,
 }
 
+/// An event to append with a type and metadata (added after 0.4.0;
+/// `rewind_new_event` is the same without them). The pointers are borrowed
+/// for the duration of the append call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rewind_new_event_ex {
+    /// The id to store the event under (1 to 255 bytes, unique in the
+    /// store), or NULL to let the store generate a UUIDv7 id.
+    pub id: *const u8,
+    /// The length of `id` in bytes; ignored when `id` is NULL.
+    pub id_len: usize,
+    /// The event's type: UTF-8, 0 to 255 bytes; may be NULL when
+    /// `event_type_len` is 0 (no type).
+    pub event_type: *const u8,
+    /// The length of `event_type` in bytes.
+    pub event_type_len: usize,
+    /// The event's metadata, opaque bytes; may be NULL when `metadata_len`
+    /// is 0 (no metadata).
+    pub metadata: *const u8,
+    /// The length of `metadata` in bytes.
+    pub metadata_len: usize,
+    /// The event's data; may be NULL when `data_len` is 0.
+    pub data: *const u8,
+    /// The length of `data` in bytes.
+    pub data_len: usize,
+}
+
+/// One stream's share of `rewind_store_append_multi` (added after 0.4.0).
+/// The pointers are borrowed for the duration of the call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rewind_stream_append {
+    /// The stream name: 1 to 255 bytes.
+    pub stream: *const u8,
+    /// The length of `stream` in bytes.
+    pub stream_len: usize,
+    /// One of the `REWIND_EXPECTED_` constants: the condition on this
+    /// stream's version before the append.
+    pub expected: rewind_expected_kind,
+    /// The version the stream's last event must have with
+    /// REWIND_EXPECTED_EXACT; ignored otherwise.
+    pub expected_version: u64,
+    /// The events to append to this stream, in order (at least one).
+    pub events: *const rewind_new_event_ex,
+    /// The number of items in `events`.
+    pub n_events: usize,
+}
+
+/// A `from_version` or `from_position` of a backward read that starts at
+/// the last event (of the stream, or of the log).
+pub const REWIND_FROM_END: u64 = u64::MAX;
+
+/// The events of a typed append, checked: `events[i].id` 1 to 255 bytes
+/// when present, `events[i].event_type` UTF-8 of 0 to 255 bytes.
+unsafe fn new_events_ex(events: &[rewind_new_event_ex], what: &str) -> FfiResult<Vec<NewEvent>> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = optional_event_id(e.id, e.id_len, &format!("{what}[{i}].id"))?;
+            let ty = event_type(
+                e.event_type,
+                e.event_type_len,
+                &format!("{what}[{i}].event_type"),
+            )?;
+            let metadata =
+                data_bytes(e.metadata, e.metadata_len, &format!("{what}[{i}].metadata"))?;
+            let data = data_bytes(e.data, e.data_len, &format!("{what}[{i}].data"))?;
+            Ok(NewEvent {
+                id: id.map(<[u8]>::to_vec),
+                event_type: ty.to_vec(),
+                metadata: metadata.to_vec(),
+                data: data.to_vec(),
+            })
+        })
+        .collect()
+}
+
+fn backward_from(from: u64) -> Option<u64> {
+    (from != REWIND_FROM_END).then_some(from)
+}
+
 fn to_expected(kind: rewind_expected_kind, version: u64) -> FfiResult<ExpectedVersion> {
     match kind {
         REWIND_EXPECTED_ANY => Ok(ExpectedVersion::Any),
@@ -61,7 +147,7 @@ fn to_expected(kind: rewind_expected_kind, version: u64) -> FfiResult<ExpectedVe
     }
 }
 
-unsafe fn store_ref<'a>(store: *const rewind_store) -> FfiResult<&'a Store> {
+pub(crate) unsafe fn store_ref<'a>(store: *const rewind_store) -> FfiResult<&'a Store> {
     store
         .as_ref()
         .map(|s| &s.store)
@@ -637,6 +723,341 @@ pub unsafe extern "C" fn rewind_store_next_position(
         let store = store_ref(store)?;
         let out = out_ptr(out, "out")?;
         *out = store.next_position()?;
+        Ok(())
+    })
+}
+
+/// `rewind_store_append` with types and metadata (added after 0.4.0):
+/// appends `count` events to `stream`, atomically, if the stream satisfies
+/// the expected version; blocks until the events are durable on disk.
+///
+/// The arguments are those of `rewind_store_append`, except that `events`
+/// are `rewind_new_event_ex`: each may carry a type (UTF-8, 0 to 255
+/// bytes) and metadata (opaque bytes). Re-sending an append whose events
+/// (by id) are already stored identically succeeds and gives the original
+/// versions and positions (a safe retry after a lost acknowledgement);
+/// a known id with anything different is DUPLICATE_ID.
+///
+/// `out` may be NULL; otherwise on success it receives a new
+/// `rewind_appended` owned by the caller (free it with
+/// `rewind_appended_free`); untouched on failure.
+///
+/// Blocks until the commit that carries the append is synced. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `stream` NULL,
+/// `events` NULL with a non-zero `count`, a type, metadata or data NULL
+/// with a non-zero length), INVALID_ARGUMENT (no events, a name, id or type
+/// of the wrong length, a type that is not UTF-8, an unknown `expected`),
+/// WRONG_EXPECTED_VERSION, DUPLICATE_ID, STORAGE_FULL, READ_ONLY, CLOSED,
+/// IO, STORAGE.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_append_ex(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    events: *const rewind_new_event_ex,
+    count: usize,
+    expected: rewind_expected_kind,
+    expected_version: u64,
+    out: *mut *mut rewind_appended,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = stream_name(stream, stream_len)?;
+        let events = new_events_ex(array(events, count, "events")?, "events")?;
+        let expected = to_expected(expected, expected_version)?;
+        let appended = store.append(stream, events, expected)?;
+        if !out.is_null() {
+            *out = Box::into_raw(rewind_appended::new(&appended));
+        }
+        Ok(())
+    })
+}
+
+/// Appends to several streams in one atomic commit (added after 0.4.0):
+/// either every part is written or none is. Each part names its stream,
+/// its own expected version and its events; a stream may appear in only
+/// one part. Retries are safe as with `rewind_store_append_ex`.
+///
+/// - `parts`, `n_parts`: at least one part, borrowed for the call.
+/// - `out`: may be NULL; otherwise on success it receives a new
+///   `rewind_appended` owned by the caller (free it with
+///   `rewind_appended_free`) with one item per event, part by part in the
+///   order given; `rewind_appended_results` gives each one's stream,
+///   version and position. Untouched on failure.
+///
+/// Blocks until the commit that carries the append is synced. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` NULL, `parts` NULL with
+/// a non-zero `n_parts`, a part's `stream` NULL, or a NULL pointer with a
+/// non-zero length in a part), INVALID_ARGUMENT (no parts, a part without
+/// events, a stream named in two parts, a name, id or type of the wrong
+/// length, a type that is not UTF-8, an unknown `expected`),
+/// WRONG_EXPECTED_VERSION (any part's), DUPLICATE_ID, STORAGE_FULL,
+/// READ_ONLY, CLOSED, IO, STORAGE.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_append_multi(
+    store: *const rewind_store,
+    parts: *const rewind_stream_append,
+    n_parts: usize,
+    out: *mut *mut rewind_appended,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let parts = array(parts, n_parts, "parts")?
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let stream = stream_name(p.stream, p.stream_len).map_err(|mut e| {
+                    e.message = format!("parts[{i}].{}", e.message);
+                    e
+                })?;
+                let what = format!("parts[{i}].events");
+                let events = new_events_ex(array(p.events, p.n_events, &what)?, &what)?;
+                let expected = to_expected(p.expected, p.expected_version)?;
+                Ok(StreamAppend::new(stream, events, expected))
+            })
+            .collect::<FfiResult<Vec<_>>>()?;
+        let appended = store.append_multi(parts)?;
+        if !out.is_null() {
+            *out = Box::into_raw(rewind_appended::new(&appended));
+        }
+        Ok(())
+    })
+}
+
+/// Reads up to `limit` events of `stream` backwards, from version
+/// `from_version` (inclusive; REWIND_FROM_END, or any version past the
+/// last, starts at the stream's last event) down to version 0, into a new
+/// `rewind_events` (added after 0.4.0).
+///
+/// `stream` is 1 to 255 bytes, borrowed for the call; a stream that does
+/// not exist has no events. `limit` may be SIZE_MAX. `out` receives on
+/// success a new object owned by the caller (free it with
+/// `rewind_events_free`); untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `stream` or `out`
+/// NULL), INVALID_ARGUMENT (a stream name that is not 1 to 255 bytes long),
+/// CORRUPT, IO, STORAGE.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_stream_backward(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_version: u64,
+    limit: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = stream_name(stream, stream_len)?;
+        let out = out_ptr(out, "out")?;
+        collect_into(out, |v| {
+            store.read_stream_backward(stream, backward_from(from_version), limit, v)
+        })
+    })
+}
+
+/// Like `rewind_store_read_stream_backward`, but without any copy: calls
+/// `visitor` with `userdata` for each event, borrowed from the store and
+/// valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+///
+/// Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store`, `stream` or `visitor` NULL), INVALID_ARGUMENT
+/// (a stream name that is not 1 to 255 bytes long), CORRUPT, IO, STORAGE.
+///
+/// # Safety
+/// Every non-NULL pointer points to what its length says; `store` is live;
+/// `visitor` follows the rules of `rewind_visitor`.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_stream_backward_visit(
+    store: *const rewind_store,
+    stream: *const u8,
+    stream_len: usize,
+    from_version: u64,
+    limit: usize,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let stream = stream_name(stream, stream_len)?;
+        let visitor = visitor_fn(visitor)?;
+        store.read_stream_backward(
+            stream,
+            backward_from(from_version),
+            limit,
+            visit_with(visitor, userdata),
+        )?;
+        Ok(())
+    })
+}
+
+/// Reads up to `limit` events of the whole log backwards, from position
+/// `from_position` (inclusive; REWIND_FROM_END, or any position past the
+/// last, starts at the last event) down to position 0, into a new
+/// `rewind_events` (added after 0.4.0).
+///
+/// `out` receives on success a new object owned by the caller (free it
+/// with `rewind_events_free`); untouched on failure.
+///
+/// Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store` or `out` NULL),
+/// CORRUPT, IO, STORAGE.
+///
+/// # Safety
+/// `store` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log_backward(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    out: *mut *mut rewind_events,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let out = out_ptr(out, "out")?;
+        collect_into(out, |v| {
+            store.read_log_backward(backward_from(from_position), limit, v)
+        })
+    })
+}
+
+/// Like `rewind_store_read_log_backward`, but without any copy: calls
+/// `visitor` with `userdata` for each event, borrowed from the store and
+/// valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+///
+/// Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store` or `visitor` NULL), CORRUPT, IO, STORAGE.
+///
+/// # Safety
+/// `store` is NULL or live; `visitor` follows the rules of `rewind_visitor`.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log_backward_visit(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let visitor = visitor_fn(visitor)?;
+        store.read_log_backward(
+            backward_from(from_position),
+            limit,
+            visit_with(visitor, userdata),
+        )?;
+        Ok(())
+    })
+}
+
+/// Reads the log forwards from position `from_position`, passing only the
+/// events `filter` passes, up to `limit` of them, into a new
+/// `rewind_events` (added after 0.4.0).
+///
+/// - `filter`: NULL passes every event; see `rewind_log_filter`. Borrowed
+///   for the call.
+/// - `out`: on success receives a new object owned by the caller (free it
+///   with `rewind_events_free`).
+/// - `out_next`: on success receives the position to resume from: every
+///   event before it has been returned or skipped by the filter (the log's
+///   end when the read reached it). Reading again from there goes on
+///   without a gap or a repeat.
+///
+/// Nothing is written on failure. Blocks while reading. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`store`, `out` or `out_next`
+/// NULL, or a NULL pointer with a non-zero length in `filter`),
+/// INVALID_ARGUMENT (a type in `filter` longer than 255 bytes), CORRUPT, IO,
+/// STORAGE.
+///
+/// # Safety
+/// `store` is NULL or live; `filter` is NULL or valid as its fields say;
+/// the out-parameters are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log_filtered(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    filter: *const crate::subscription::rewind_log_filter,
+    out: *mut *mut rewind_events,
+    out_next: *mut u64,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let filter = crate::subscription::to_filter(filter)?;
+        let out = out_ptr(out, "out")?;
+        let out_next = out_ptr(out_next, "out_next")?;
+        let mut b = EventsBuilder::default();
+        let next = store.read_log_filtered(from_position, limit, &filter, |e| {
+            b.push(&e);
+            true
+        })?;
+        *out = Box::into_raw(b.finish());
+        *out_next = next;
+        Ok(())
+    })
+}
+
+/// Like `rewind_store_read_log_filtered`, but without any copy: calls
+/// `visitor` with `userdata` for each event the filter passes, borrowed from
+/// the store and valid only during that call (see `rewind_visitor`). Added
+/// after 0.4.0.
+///
+/// `out_next` may be NULL; otherwise on success it receives the position to
+/// resume from (after the last event visited when the visitor stopped the
+/// read). Blocks while reading, on the calling thread. Thread-safe.
+///
+/// Returns REWIND_STATUS_OK (also when the visitor stopped early),
+/// NULL_PARAMETER (`store` or `visitor` NULL, or a NULL pointer with a
+/// non-zero length in `filter`), INVALID_ARGUMENT (a type in `filter`
+/// longer than 255 bytes), CORRUPT, IO, STORAGE.
+///
+/// # Safety
+/// `store` is NULL or live; `filter` is NULL or valid as its fields say;
+/// `visitor` follows the rules of `rewind_visitor`; `out_next` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_read_log_filtered_visit(
+    store: *const rewind_store,
+    from_position: u64,
+    limit: usize,
+    filter: *const crate::subscription::rewind_log_filter,
+    visitor: rewind_visitor,
+    userdata: *mut c_void,
+    out_next: *mut u64,
+) -> rewind_status {
+    guard(|| {
+        let store = store_ref(store)?;
+        let filter: LogFilter = crate::subscription::to_filter(filter)?;
+        let visitor = visitor_fn(visitor)?;
+        let next = store.read_log_filtered(
+            from_position,
+            limit,
+            &filter,
+            visit_with(visitor, userdata),
+        )?;
+        if !out_next.is_null() {
+            *out_next = next;
+        }
         Ok(())
     })
 }

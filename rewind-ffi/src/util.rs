@@ -4,7 +4,7 @@ use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::path::PathBuf;
 
-use rewind_core::model::{check_event_id, check_stream_name};
+use rewind_core::model::{check_event_id, check_event_type, check_stream_name};
 
 use crate::status::{FfiError, FfiResult};
 
@@ -98,6 +98,15 @@ pub(crate) unsafe fn stream_name<'a>(ptr: *const u8, len: usize) -> FfiResult<&'
 /// As [`required_bytes`].
 pub(crate) unsafe fn event_id<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
     checked(required_bytes(ptr, len, what)?, what, check_event_id)
+}
+
+/// An event type: UTF-8 of 0 to 255 bytes (INVALID_ARGUMENT otherwise);
+/// NULL is allowed with a length of 0 (no type).
+///
+/// # Safety
+/// As [`required_bytes`].
+pub(crate) unsafe fn event_type<'a>(ptr: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
+    checked(data_bytes(ptr, len, what)?, what, check_event_type)
 }
 
 /// An optional event id: NULL means absent (whatever the length); a present

@@ -164,6 +164,7 @@ compile() {
 for linkage in shared static; do
   echo "=== against librewind ($linkage)"
   for t in "store_test gcc tests/c/store_test.c" \
+           "es_test gcc tests/c/es_test.c" \
            "server_test gcc tests/c/server_test.c zmq" \
            "wrapper_test g++ tests/cpp/wrapper_test.cpp zmq"; do
     read -r name cc src zmq <<<"$t"

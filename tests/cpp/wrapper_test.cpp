@@ -78,6 +78,8 @@ static_assert(std::is_nothrow_move_constructible_v<Rewind::Store>);
 static_assert(!std::is_copy_constructible_v<Rewind::Events>);
 static_assert(!std::is_copy_constructible_v<Rewind::Server>);
 static_assert(!std::is_copy_constructible_v<Rewind::ServerOptions>);
+static_assert(!std::is_copy_constructible_v<Rewind::Subscription>);
+static_assert(std::is_nothrow_move_constructible_v<Rewind::Subscription>);
 
 struct TempDir {
   std::filesystem::path path;
@@ -429,6 +431,135 @@ void server_on_an_lmdb_directory() {
   CHECK(e && e->data == "on disk" && e->stream == "kept");
 }
 
+void typed_events_and_append_multi() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  Rewind::Appended a = store.append(
+      "order-1", {{"p", std::string_view("o-1"), "OrderPlaced", "{\"by\":\"ann\"}"}, {"plain"}},
+      Rewind::ExpectedVersion::no_stream());
+  CHECK(a.size() == 2 && a[0].stream == "order-1" && a[1].version == 1);
+  Rewind::Events evs = store.read_stream("order-1");
+  CHECK(evs.size() == 2);
+  CHECK(evs[0].type == "OrderPlaced" && evs[0].metadata == "{\"by\":\"ann\"}");
+  CHECK(evs[1].type.empty() && evs[1].metadata.empty() && evs[1].data == "plain");
+  std::optional<Rewind::Event> got = store.get("o-1");
+  CHECK(got && got->type == "OrderPlaced" && got->metadata == "{\"by\":\"ann\"}");
+
+  // Across streams: all or nothing.
+  std::vector<Rewind::StreamAppend> parts{
+      {"acct-a", {{"10", std::nullopt, "Debited"}}, Rewind::ExpectedVersion::no_stream()},
+      {"acct-b", {{"10", std::nullopt, "Credited"}}, Rewind::ExpectedVersion::any()}};
+  Rewind::Appended m = store.append_multi(parts);
+  CHECK(m.size() == 2 && m[0].stream == "acct-a" && m[1].stream == "acct-b");
+  CHECK(m[0].position == 2 && m[1].position == 3);
+  std::vector<std::string> streams;
+  for (Rewind::AppendedEvent e : m) streams.emplace_back(e.stream);
+  CHECK((streams == std::vector<std::string>{"acct-a", "acct-b"}));
+  std::vector<Rewind::StreamAppend> conflict{
+      {"acct-c", {{"x"}}, Rewind::ExpectedVersion::no_stream()},
+      {"acct-a", {{"y"}}, Rewind::ExpectedVersion::no_stream()}};
+  CHECK_THROWS(store.append_multi(conflict), REWIND_STATUS_WRONG_EXPECTED_VERSION);
+  CHECK(store.next_position() == 4 && !store.stream_head("acct-c"));
+  CHECK_THROWS(store.append("s", {{"d", std::nullopt, std::string(256, 't')}}),
+               REWIND_STATUS_INVALID_ARGUMENT);
+
+  // A retry with the same ids returns the original positions.
+  std::vector<Rewind::StreamAppend> with_ids{
+      {"r-1", {{"a", std::string_view("rid-1"), "T"}}, Rewind::ExpectedVersion::no_stream()},
+      {"r-2", {{"b", std::string_view("rid-2"), "T"}}, Rewind::ExpectedVersion::no_stream()}};
+  Rewind::Appended first = store.append_multi(with_ids);
+  store.append("other", {{"between"}});
+  Rewind::Appended again = store.append_multi(with_ids);
+  CHECK(first.size() == 2 && again.size() == 2);
+  CHECK(first[0].position == again[0].position && first[1].position == again[1].position);
+  CHECK(store.next_position() == 7);
+}
+
+void backward_and_filtered_reads() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  store.append("order-1", {{"a", std::nullopt, "created"}});  // 0
+  store.append("cart-1", {{"b", std::nullopt, "created"}});   // 1
+  store.append("order-2", {{"c", std::nullopt, "shipped"}});  // 2
+  store.append("order-1", {{"d", std::nullopt, "paid"}});     // 3
+  Rewind::Events back = store.read_stream_backward("order-1");
+  CHECK(back.size() == 2 && back[0].version == 1 && back[1].version == 0);
+  CHECK(store.read_stream_backward("order-1", 0).size() == 1);
+  Rewind::Events log = store.read_log_backward(std::nullopt, 3);
+  CHECK(log.size() == 3 && log[0].position == 3 && log[2].position == 1);
+  std::vector<uint64_t> seen;
+  store.visit_log_backward(1, SIZE_MAX, [&](Rewind::EventView e) { seen.push_back(e.position); });
+  CHECK((seen == std::vector<uint64_t>{1, 0}));
+  seen.clear();
+  store.visit_stream_backward("order-1", std::nullopt, 1,
+                              [&](Rewind::EventView e) { seen.push_back(e.version); });
+  CHECK((seen == std::vector<uint64_t>{1}));
+
+  Rewind::LogFilter filter{"order-", std::vector<std::string_view>{"created", "paid"}};
+  Rewind::FilteredEvents f = store.read_log_filtered(0, filter);
+  CHECK(f.events.size() == 2 && f.events[0].position == 0 && f.events[1].position == 3);
+  CHECK(f.next_position == 4);
+  Rewind::FilteredEvents one = store.read_log_filtered(0, filter, 1);
+  CHECK(one.events.size() == 1 && one.next_position == 1);
+  seen.clear();
+  uint64_t next = store.visit_log_filtered(0, Rewind::LogFilter{"cart-"}, SIZE_MAX,
+                                           [&](Rewind::EventView e) { seen.push_back(e.position); });
+  CHECK((seen == std::vector<uint64_t>{1}) && next == 4);
+  Rewind::LogFilter none{"", std::vector<std::string_view>{}};
+  CHECK(store.read_log_filtered(0, none).events.empty());
+}
+
+void subscription_from_history_to_live() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  for (int i = 0; i < 3; i++) store.append("s", {{"history", std::nullopt, "T"}});
+  store.append("s", {{"skipped", std::nullopt, "U"}});
+  Rewind::Subscription sub =
+      store.subscribe(0, Rewind::LogFilter{"", std::vector<std::string_view>{"T"}});
+  std::thread writer([&store] {
+    for (int i = 0; i < 4; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      store.append("s", {{"live", std::nullopt, "T"}});
+    }
+  });
+  std::vector<uint64_t> positions;
+  int caught_up = 0;
+  size_t events_before_marker = 0;
+  while (positions.size() < 7) {
+    std::optional<Rewind::SubscriptionItem> item = sub.next(std::chrono::milliseconds(5000));
+    CHECK(item.has_value());
+    if (!item) break;
+    if (item->is_caught_up()) {
+      caught_up++;
+      events_before_marker = positions.size();
+    } else {
+      CHECK(item->event.type == "T" && item->event.stream == "s");
+      positions.push_back(item->event.position);
+    }
+  }
+  writer.join();
+  CHECK((positions == std::vector<uint64_t>{0, 1, 2, 4, 5, 6, 7}));
+  CHECK(caught_up == 1 && events_before_marker >= 3);
+  CHECK(!sub.next(std::chrono::milliseconds(10)) && !sub.cancelled());
+  CHECK(sub.position() == 8);
+}
+
+void cancel_wakes_a_blocked_next() {
+  Rewind::Store store = Rewind::Store::in_memory();
+  Rewind::Subscription sub = store.subscribe();
+  std::optional<Rewind::SubscriptionItem> first = sub.next(std::chrono::milliseconds(1000));
+  CHECK(first && first->is_caught_up());
+  std::thread canceller([&sub] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    sub.cancel();
+  });
+  auto start = std::chrono::steady_clock::now();
+  std::optional<Rewind::SubscriptionItem> item = sub.next();  // waits forever but for cancel
+  canceller.join();
+  CHECK(!item && sub.cancelled());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+  CHECK(!sub.next(std::chrono::milliseconds(1000)));
+  Rewind::Subscription moved = std::move(sub);
+  moved.cancel();
+}
+
 }  // namespace
 
 int main() {
@@ -440,6 +571,10 @@ int main() {
   run("server_errors_are_exceptions", server_errors_are_exceptions);
   run("server_reports_its_endpoints", server_reports_its_endpoints);
   run("server_on_an_lmdb_directory", server_on_an_lmdb_directory);
+  run("typed_events_and_append_multi", typed_events_and_append_multi);
+  run("backward_and_filtered_reads", backward_and_filtered_reads);
+  run("subscription_from_history_to_live", subscription_from_history_to_live);
+  run("cancel_wakes_a_blocked_next", cancel_wakes_a_blocked_next);
   std::cout << "cases: " << passed << " passed, " << failed << " failed" << std::endl;
   return failed == 0 ? 0 : 1;
 }
