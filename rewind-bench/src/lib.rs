@@ -9,7 +9,7 @@
 //! | 4 | v2 streamed `QUERY` of a stream of N events | ZeroMQ PUB/SUB of N messages of the same frames |
 //! | 5 | `Store::read_log` over N events | LMDB cursor scan of N records of the same size |
 //! | 6 | `Store::append` of 100 events per call, durable | LMDB, 100 puts per durable transaction |
-//! | 7 | `Store::read_log_filtered` over N events, 1% passing a stream-prefix filter | figure 5's cursor scan |
+//! | 7 | `Store::read_log_filtered` over N events, 1% passing an event-type filter | figure 5's cursor scan |
 //! | 8 | `Store::append_multi`, 2 streams × 5 events per append, 16 threads, durable | LMDB, the same records per durable transaction, one per append, 16 threads |
 //! | 9 | a subscription catching up on N events of history | figure 5's cursor scan |
 //! | 10 | a subscription following live appends (figure 6's), events delivered | figure 6's baseline |
@@ -294,7 +294,7 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Fi
         Figure::new(
             7,
             format!(
-                "embedded read_log_filtered of {} events, 1% passing",
+                "embedded read_log_filtered of {} events, 1% of one type",
                 s.events
             ),
             format!("LMDB cursor scan of {} records, same size", s.events),
