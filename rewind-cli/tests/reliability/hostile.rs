@@ -323,11 +323,24 @@ fn stalled_query_reader_never_slows_down_other_clients() {
         .send_multipart([b"".as_slice(), b"QUERY", b"long", b"", b""], 0)
         .unwrap();
     thread::sleep(Duration::from_millis(500));
-    let with = req_rate(&ctx, &server, 1000);
-    eprintln!("[slow-reader] REQ publishes: {base:.0}/s, {with:.0}/s with a stalled QUERY reader");
+    // The stall lasts through every attempt, so the regression this test
+    // pins down (a 20x slowdown) fails all three; a moment of load on a
+    // shared machine fails one at most.
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let with = req_rate(&ctx, &server, 1000);
+        rates.push(with);
+        if with > base * 0.4 {
+            break;
+        }
+    }
+    eprintln!(
+        "[slow-reader] REQ publishes: {base:.0}/s, {rates:.0?}/s with a stalled QUERY reader"
+    );
+    let best = rates.iter().copied().fold(0.0, f64::max);
     assert!(
-        with > base * 0.4,
-        "a stalled QUERY reader slowed REQ publishing from {base:.0}/s to {with:.0}/s"
+        best > base * 0.4,
+        "a stalled QUERY reader slowed REQ publishing from {base:.0}/s to {rates:.0?}/s"
     );
     // And the stalled reader still gets its whole reply once it reads.
     let mut n = 0;
