@@ -374,12 +374,7 @@ impl Store {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.read_stream(stream, from_version, limit, |e| {
-            out.push(e.to_owned());
-            true
-        })?;
-        Ok(out)
+        collect(|visit| self.read_stream(stream, from_version, limit, visit))
     }
 
     /// Visits up to `limit` events of the whole log from `from_position` on.
@@ -397,12 +392,7 @@ impl Store {
 
     /// Up to `limit` events of the whole log from `from_position` on.
     pub fn read_log_vec(&self, from_position: u64, limit: usize) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.read_log(from_position, limit, |e| {
-            out.push(e.to_owned());
-            true
-        })?;
-        Ok(out)
+        collect(|visit| self.read_log(from_position, limit, visit))
     }
 
     /// Visits up to `limit` events of the log from `from_position` on that
@@ -449,12 +439,7 @@ impl Store {
         limit: usize,
         filter: &LogFilter,
     ) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.read_log_filtered(from_position, limit, filter, |e| {
-            out.push(e.to_owned());
-            true
-        })?;
-        Ok(out)
+        collect(|visit| self.read_log_filtered(from_position, limit, filter, visit))
     }
 
     /// Visits up to `limit` events of `stream` backwards, borrowed from the
@@ -486,12 +471,7 @@ impl Store {
         from_version: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.read_stream_backward(stream, from_version, limit, |e| {
-            out.push(e.to_owned());
-            true
-        })?;
-        Ok(out)
+        collect(|visit| self.read_stream_backward(stream, from_version, limit, visit))
     }
 
     /// A filtered scan of the log positions `from_position..end`: one read.
@@ -549,12 +529,7 @@ impl Store {
         from_position: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.read_log_backward(from_position, limit, |e| {
-            out.push(e.to_owned());
-            true
-        })?;
-        Ok(out)
+        collect(|visit| self.read_log_backward(from_position, limit, visit))
     }
 
     /// The event with this id, if any.
@@ -842,4 +817,17 @@ fn commit_batch(
     for (p, r) in pendings.into_iter().zip(results) {
         p.complete(r);
     }
+}
+
+/// Runs a visiting read and returns what it visited, copied out of the
+/// store: the one body of every `_vec` read.
+fn collect<T>(
+    read: impl FnOnce(&mut dyn FnMut(EventRef<'_>) -> bool) -> Result<T>,
+) -> Result<Vec<Event>> {
+    let mut out = Vec::new();
+    read(&mut |e| {
+        out.push(e.to_owned());
+        true
+    })?;
+    Ok(out)
 }
