@@ -499,6 +499,9 @@ impl Store {
     /// the log now), passing the events `filter` passes: first the history,
     /// then [`SubscriptionItem::CaughtUp`](crate::SubscriptionItem::CaughtUp)
     /// once, then each event as it commits. See [`Subscription`].
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a position past the end of
+    /// the log (the position of the next event is the last one allowed).
     pub fn subscribe(&self, from_position: Option<u64>, filter: LogFilter) -> Result<Subscription> {
         Subscription::new(self.clone(), from_position, filter)
     }

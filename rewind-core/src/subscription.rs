@@ -239,6 +239,11 @@ impl Subscription {
             // never be dropped by the close.
             sub.shared.close();
         }
+        if let Some(p) = from_position.filter(|p| *p > head) {
+            return Err(Error::InvalidArgument(format!(
+                "position {p} is past the end of the log (the next event will be at {head})"
+            )));
+        }
         sub.next = from_position.unwrap_or(head);
         Ok(sub)
     }
@@ -540,14 +545,17 @@ mod tests {
     }
 
     #[test]
-    fn a_start_past_the_head_waits_for_the_log_to_reach_it() {
+    fn a_start_past_the_end_is_refused_and_the_end_itself_is_not() {
         let s = Store::in_memory();
-        let mut sub = s.subscribe(Some(2), LogFilter::all()).unwrap();
+        let err = s.subscribe(Some(2), LogFilter::all()).expect_err("refused");
+        assert!(
+            matches!(err, Error::InvalidArgument(ref m) if m.contains("position 2")),
+            "{err}"
+        );
+        let mut sub = s.subscribe(Some(0), LogFilter::all()).unwrap();
         assert_eq!(next_data(&mut sub), None);
         append(&s, "a", "0");
-        append(&s, "a", "1");
-        append(&s, "a", "2");
-        assert_eq!(next_data(&mut sub).as_deref(), Some("2"));
+        assert_eq!(next_data(&mut sub).as_deref(), Some("0"));
     }
 
     #[test]
