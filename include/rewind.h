@@ -267,7 +267,7 @@ typedef struct rewind_server_options rewind_server_options;
 typedef struct rewind_store rewind_store;
 
 /**
- * A subscription to a store's log (added after 0.4.0): the events a filter
+ * A subscription to a store's log (added in 0.5.0): the events a filter
  * passes from a position on, in position order, each exactly once; then a
  * caught-up marker; then each event as it commits.
  *
@@ -358,20 +358,20 @@ typedef struct rewind_event {
   /**
    * The event's type: UTF-8, 0 to 255 bytes (0 for an event appended
    * without one, as every event that arrives through the v1 or v2 wire
-   * protocol). Added after 0.4.0.
+   * protocol). Added in 0.5.0.
    */
   const uint8_t *event_type;
   /**
-   * The length of `event_type` in bytes (may be 0). Added after 0.4.0.
+   * The length of `event_type` in bytes (may be 0). Added in 0.5.0.
    */
   size_t event_type_len;
   /**
    * The event's metadata: opaque bytes, empty for an event appended
-   * without any. Added after 0.4.0.
+   * without any. Added in 0.5.0.
    */
   const uint8_t *metadata;
   /**
-   * The length of `metadata` in bytes (may be 0). Added after 0.4.0.
+   * The length of `metadata` in bytes (may be 0). Added in 0.5.0.
    */
   size_t metadata_len;
 } rewind_event;
@@ -394,7 +394,7 @@ typedef bool (*rewind_visitor)(void *userdata,
                                const struct rewind_event *event);
 
 /**
- * An event to append with a type and metadata (added after 0.4.0;
+ * An event to append with a type and metadata (added in 0.5.0;
  * `rewind_new_event` is the same without them). The pointers are borrowed
  * for the duration of the append call only.
  */
@@ -437,7 +437,7 @@ typedef struct rewind_new_event_ex {
 } rewind_new_event_ex;
 
 /**
- * One stream's share of `rewind_store_append_multi` (added after 0.4.0).
+ * One stream's share of `rewind_store_append_multi` (added in 0.5.0).
  * The pointers are borrowed for the duration of the call only.
  */
 typedef struct rewind_stream_append {
@@ -471,7 +471,7 @@ typedef struct rewind_stream_append {
 
 /**
  * A byte string borrowed for the duration of a call: `len` bytes at `ptr`
- * (NULL allowed when `len` is 0). Added after 0.4.0.
+ * (NULL allowed when `len` is 0). Added in 0.5.0.
  */
 typedef struct rewind_bytes {
   /**
@@ -485,8 +485,8 @@ typedef struct rewind_bytes {
 } rewind_bytes;
 
 /**
- * Which events a filtered read or a subscription passes (added after
- * 0.4.0): those whose stream name starts with `stream_prefix` and, when
+ * Which events a filtered read or a subscription passes (added in
+ * 0.5.0): those whose stream name starts with `stream_prefix` and, when
  * `match_types` is true, whose type is one of `event_types`. A zeroed
  * struct (`{0}`) passes every event. Every pointer is borrowed for the
  * duration of the call that takes the filter only.
@@ -546,7 +546,7 @@ typedef struct rewind_append_info {
  * Where one appended event landed, with its stream (an append across
  * streams names several). `id` and `stream` point into the
  * `rewind_appended` object that holds this item (not NUL-terminated).
- * Added after 0.4.0.
+ * Added in 0.5.0.
  */
 typedef struct rewind_append_result {
   /**
@@ -577,13 +577,13 @@ typedef struct rewind_append_result {
 
 /**
  * What `rewind_subscription_next` handed out: one of the
- * `REWIND_SUBSCRIPTION_` constants. Added after 0.4.0.
+ * `REWIND_SUBSCRIPTION_` constants. Added in 0.5.0.
  */
 typedef uint32_t rewind_subscription_item_kind;
 
 /**
  * The outcome of `rewind_subscription_next`, written by the library into a
- * struct the caller provides. Added after 0.4.0.
+ * struct the caller provides. Added in 0.5.0.
  */
 typedef struct rewind_subscription_item {
   /**
@@ -679,7 +679,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The version of librewind, as a NUL-terminated string such as `"0.4.0"`.
+ * The version of librewind, as a NUL-terminated string such as `"0.5.0"`.
  *
  * The string is static: never free it. Never fails; thread-safe.
  */
@@ -1080,7 +1080,7 @@ rewind_status rewind_store_next_position(const struct rewind_store *store,
                                          uint64_t *out);
 
 /**
- * `rewind_store_append` with types and metadata (added after 0.4.0):
+ * `rewind_store_append` with types and metadata (added in 0.5.0):
  * appends `count` events to `stream`, atomically, if the stream satisfies
  * the expected version; blocks until the events are durable on disk.
  *
@@ -1117,7 +1117,7 @@ rewind_status rewind_store_append_ex(const struct rewind_store *store,
                                      struct rewind_appended **out);
 
 /**
- * Appends to several streams in one atomic commit (added after 0.4.0):
+ * Appends to several streams in one atomic commit (added in 0.5.0):
  * either every part is written or none is. Each part names its stream,
  * its own expected version and its events; a stream may appear in only
  * one part. Retries are safe as with `rewind_store_append_ex`.
@@ -1151,7 +1151,7 @@ rewind_status rewind_store_append_multi(const struct rewind_store *store,
  * Reads up to `limit` events of `stream` backwards, from version
  * `from_version` (inclusive; REWIND_FROM_END, or any version past the
  * last, starts at the stream's last event) down to version 0, into a new
- * `rewind_events` (added after 0.4.0).
+ * `rewind_events` (added in 0.5.0).
  *
  * `stream` is 1 to 255 bytes, borrowed for the call; a stream that does
  * not exist has no events. `limit` may be SIZE_MAX. `out` receives on
@@ -1178,7 +1178,7 @@ rewind_status rewind_store_read_stream_backward(const struct rewind_store *store
 /**
  * Like `rewind_store_read_stream_backward`, but without any copy: calls
  * `visitor` with `userdata` for each event, borrowed from the store and
- * valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+ * valid only during that call (see `rewind_visitor`). Added in 0.5.0.
  *
  * Blocks while reading, on the calling thread. Thread-safe.
  *
@@ -1202,7 +1202,7 @@ rewind_status rewind_store_read_stream_backward_visit(const struct rewind_store 
  * Reads up to `limit` events of the whole log backwards, from position
  * `from_position` (inclusive; REWIND_FROM_END, or any position past the
  * last, starts at the last event) down to position 0, into a new
- * `rewind_events` (added after 0.4.0).
+ * `rewind_events` (added in 0.5.0).
  *
  * `out` receives on success a new object owned by the caller (free it
  * with `rewind_events_free`); untouched on failure.
@@ -1223,7 +1223,7 @@ rewind_status rewind_store_read_log_backward(const struct rewind_store *store,
 /**
  * Like `rewind_store_read_log_backward`, but without any copy: calls
  * `visitor` with `userdata` for each event, borrowed from the store and
- * valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+ * valid only during that call (see `rewind_visitor`). Added in 0.5.0.
  *
  * Blocks while reading, on the calling thread. Thread-safe.
  *
@@ -1242,7 +1242,7 @@ rewind_status rewind_store_read_log_backward_visit(const struct rewind_store *st
 /**
  * Reads the log forwards from position `from_position`, passing only the
  * events `filter` passes, up to `limit` of them, into a new
- * `rewind_events` (added after 0.4.0).
+ * `rewind_events` (added in 0.5.0).
  *
  * - `filter`: NULL passes every event; see `rewind_log_filter`. Borrowed
  *   for the call.
@@ -1275,7 +1275,7 @@ rewind_status rewind_store_read_log_filtered(const struct rewind_store *store,
  * Like `rewind_store_read_log_filtered`, but without any copy: calls
  * `visitor` with `userdata` for each event the filter passes, borrowed from
  * the store and valid only during that call (see `rewind_visitor`). Added
- * after 0.4.0.
+ * in 0.5.0.
  *
  * `out_next` may be NULL; otherwise on success it receives the position to
  * resume from (after the last event visited when the visitor stopped the
@@ -1384,7 +1384,7 @@ const struct rewind_append_info *rewind_appended_at(const struct rewind_appended
 /**
  * The appended events with their streams, as an array of
  * `rewind_appended_count(appended)` items in append order; NULL when
- * `appended` is NULL or holds no event. Added after 0.4.0.
+ * `appended` is NULL or holds no event. Added in 0.5.0.
  *
  * The array belongs to `appended` and is valid until
  * `rewind_appended_free`. Never fails or blocks; thread-safe.
@@ -1397,7 +1397,7 @@ const struct rewind_append_result *rewind_appended_results(const struct rewind_a
 /**
  * The appended event at `index` (0-based, in append order) with its
  * stream; NULL when `index` is out of range or `appended` is NULL. Added
- * after 0.4.0.
+ * in 0.5.0.
  *
  * The item belongs to `appended` and is valid until `rewind_appended_free`.
  * Never fails or blocks; thread-safe.
@@ -1420,7 +1420,7 @@ const struct rewind_append_result *rewind_appended_result_at(const struct rewind
 void rewind_appended_free(struct rewind_appended *appended);
 
 /**
- * Subscribes to the log of `store` (added after 0.4.0).
+ * Subscribes to the log of `store` (added in 0.5.0).
  *
  * - `from_position`: the first position to hand out, history included;
  *   REWIND_FROM_NOW starts at the end of the log now (no history).
@@ -1447,7 +1447,7 @@ rewind_status rewind_store_subscribe(const struct rewind_store *store,
 
 /**
  * Waits up to `timeout_ms` milliseconds for the subscription's next item
- * and writes it to `*out_item` (added after 0.4.0).
+ * and writes it to `*out_item` (added in 0.5.0).
  *
  * `timeout_ms` 0 only looks; REWIND_WAIT_FOREVER waits until an item
  * comes or the subscription is cancelled. On REWIND_STATUS_OK `*out_item`
@@ -1473,7 +1473,7 @@ rewind_status rewind_subscription_next(struct rewind_subscription *sub,
                                        struct rewind_subscription_item *out_item);
 
 /**
- * Cancels the subscription (added after 0.4.0): a `rewind_subscription_next`
+ * Cancels the subscription (added in 0.5.0): a `rewind_subscription_next`
  * blocked in another thread returns at once with
  * REWIND_SUBSCRIPTION_CANCELLED, and so does every later call. Cancelling
  * twice does nothing more. NULL does nothing. The handle must still be
@@ -1488,7 +1488,7 @@ rewind_status rewind_subscription_next(struct rewind_subscription *sub,
 void rewind_subscription_cancel(const struct rewind_subscription *sub);
 
 /**
- * The position to resume from (added after 0.4.0): every event before it
+ * The position to resume from (added in 0.5.0): every event before it
  * has been handed out or skipped by the filter, so a new subscription from
  * here goes on where this one is. 0 for NULL.
  *

@@ -1,7 +1,7 @@
 //! Read results: events borrowed during a visitor call, or held by one
 //! `rewind_events` object; and the result of an append.
 //!
-//! `rewind_event` grew `event_type` and `metadata` at its end after 0.4.0. A
+//! `rewind_event` grew `event_type` and `metadata` at its end in 0.5.0. A
 //! program built against an earlier header reads it only through pointers
 //! the library hands out (`rewind_events_at`, visitors), which still work,
 //! and through the array of `rewind_events_items`, whose stride is the old
@@ -43,14 +43,14 @@ pub struct rewind_event {
     pub position: u64,
     /// The event's type: UTF-8, 0 to 255 bytes (0 for an event appended
     /// without one, as every event that arrives through the v1 or v2 wire
-    /// protocol). Added after 0.4.0.
+    /// protocol). Added in 0.5.0.
     pub event_type: *const u8,
-    /// The length of `event_type` in bytes (may be 0). Added after 0.4.0.
+    /// The length of `event_type` in bytes (may be 0). Added in 0.5.0.
     pub event_type_len: usize,
     /// The event's metadata: opaque bytes, empty for an event appended
-    /// without any. Added after 0.4.0.
+    /// without any. Added in 0.5.0.
     pub metadata: *const u8,
-    /// The length of `metadata` in bytes (may be 0). Added after 0.4.0.
+    /// The length of `metadata` in bytes (may be 0). Added in 0.5.0.
     pub metadata_len: usize,
 }
 
@@ -311,7 +311,7 @@ pub struct rewind_append_info {
 /// Where one appended event landed, with its stream (an append across
 /// streams names several). `id` and `stream` point into the
 /// `rewind_appended` object that holds this item (not NUL-terminated).
-/// Added after 0.4.0.
+/// Added in 0.5.0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct rewind_append_result {
@@ -435,7 +435,7 @@ pub unsafe extern "C" fn rewind_appended_at(
 
 /// The appended events with their streams, as an array of
 /// `rewind_appended_count(appended)` items in append order; NULL when
-/// `appended` is NULL or holds no event. Added after 0.4.0.
+/// `appended` is NULL or holds no event. Added in 0.5.0.
 ///
 /// The array belongs to `appended` and is valid until
 /// `rewind_appended_free`. Never fails or blocks; thread-safe.
@@ -454,7 +454,7 @@ pub unsafe extern "C" fn rewind_appended_results(
 
 /// The appended event at `index` (0-based, in append order) with its
 /// stream; NULL when `index` is out of range or `appended` is NULL. Added
-/// after 0.4.0.
+/// in 0.5.0.
 ///
 /// The item belongs to `appended` and is valid until `rewind_appended_free`.
 /// Never fails or blocks; thread-safe.

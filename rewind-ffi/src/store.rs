@@ -53,7 +53,7 @@ pub struct rewind_new_event {
     pub data_len: usize,
 }
 
-/// An event to append with a type and metadata (added after 0.4.0;
+/// An event to append with a type and metadata (added in 0.5.0;
 /// `rewind_new_event` is the same without them). The pointers are borrowed
 /// for the duration of the append call only.
 #[repr(C)]
@@ -80,7 +80,7 @@ pub struct rewind_new_event_ex {
     pub data_len: usize,
 }
 
-/// One stream's share of `rewind_store_append_multi` (added after 0.4.0).
+/// One stream's share of `rewind_store_append_multi` (added in 0.5.0).
 /// The pointers are borrowed for the duration of the call only.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -727,7 +727,7 @@ pub unsafe extern "C" fn rewind_store_next_position(
     })
 }
 
-/// `rewind_store_append` with types and metadata (added after 0.4.0):
+/// `rewind_store_append` with types and metadata (added in 0.5.0):
 /// appends `count` events to `stream`, atomically, if the stream satisfies
 /// the expected version; blocks until the events are durable on disk.
 ///
@@ -777,7 +777,7 @@ pub unsafe extern "C" fn rewind_store_append_ex(
     })
 }
 
-/// Appends to several streams in one atomic commit (added after 0.4.0):
+/// Appends to several streams in one atomic commit (added in 0.5.0):
 /// either every part is written or none is. Each part names its stream,
 /// its own expected version and its events; a stream may appear in only
 /// one part. Retries are safe as with `rewind_store_append_ex`.
@@ -835,7 +835,7 @@ pub unsafe extern "C" fn rewind_store_append_multi(
 /// Reads up to `limit` events of `stream` backwards, from version
 /// `from_version` (inclusive; REWIND_FROM_END, or any version past the
 /// last, starts at the stream's last event) down to version 0, into a new
-/// `rewind_events` (added after 0.4.0).
+/// `rewind_events` (added in 0.5.0).
 ///
 /// `stream` is 1 to 255 bytes, borrowed for the call; a stream that does
 /// not exist has no events. `limit` may be SIZE_MAX. `out` receives on
@@ -872,7 +872,7 @@ pub unsafe extern "C" fn rewind_store_read_stream_backward(
 
 /// Like `rewind_store_read_stream_backward`, but without any copy: calls
 /// `visitor` with `userdata` for each event, borrowed from the store and
-/// valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+/// valid only during that call (see `rewind_visitor`). Added in 0.5.0.
 ///
 /// Blocks while reading, on the calling thread. Thread-safe.
 ///
@@ -910,7 +910,7 @@ pub unsafe extern "C" fn rewind_store_read_stream_backward_visit(
 /// Reads up to `limit` events of the whole log backwards, from position
 /// `from_position` (inclusive; REWIND_FROM_END, or any position past the
 /// last, starts at the last event) down to position 0, into a new
-/// `rewind_events` (added after 0.4.0).
+/// `rewind_events` (added in 0.5.0).
 ///
 /// `out` receives on success a new object owned by the caller (free it
 /// with `rewind_events_free`); untouched on failure.
@@ -940,7 +940,7 @@ pub unsafe extern "C" fn rewind_store_read_log_backward(
 
 /// Like `rewind_store_read_log_backward`, but without any copy: calls
 /// `visitor` with `userdata` for each event, borrowed from the store and
-/// valid only during that call (see `rewind_visitor`). Added after 0.4.0.
+/// valid only during that call (see `rewind_visitor`). Added in 0.5.0.
 ///
 /// Blocks while reading, on the calling thread. Thread-safe.
 ///
@@ -971,7 +971,7 @@ pub unsafe extern "C" fn rewind_store_read_log_backward_visit(
 
 /// Reads the log forwards from position `from_position`, passing only the
 /// events `filter` passes, up to `limit` of them, into a new
-/// `rewind_events` (added after 0.4.0).
+/// `rewind_events` (added in 0.5.0).
 ///
 /// - `filter`: NULL passes every event; see `rewind_log_filter`. Borrowed
 ///   for the call.
@@ -1020,7 +1020,7 @@ pub unsafe extern "C" fn rewind_store_read_log_filtered(
 /// Like `rewind_store_read_log_filtered`, but without any copy: calls
 /// `visitor` with `userdata` for each event the filter passes, borrowed from
 /// the store and valid only during that call (see `rewind_visitor`). Added
-/// after 0.4.0.
+/// in 0.5.0.
 ///
 /// `out_next` may be NULL; otherwise on success it receives the position to
 /// resume from (after the last event visited when the visitor stopped the

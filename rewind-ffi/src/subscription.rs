@@ -15,7 +15,7 @@ use crate::store::{rewind_store, store_ref};
 use crate::util::{array, data_bytes, event_type, out_ptr};
 
 /// A byte string borrowed for the duration of a call: `len` bytes at `ptr`
-/// (NULL allowed when `len` is 0). Added after 0.4.0.
+/// (NULL allowed when `len` is 0). Added in 0.5.0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct rewind_bytes {
@@ -25,8 +25,8 @@ pub struct rewind_bytes {
     pub len: usize,
 }
 
-/// Which events a filtered read or a subscription passes (added after
-/// 0.4.0): those whose stream name starts with `stream_prefix` and, when
+/// Which events a filtered read or a subscription passes (added in
+/// 0.5.0): those whose stream name starts with `stream_prefix` and, when
 /// `match_types` is true, whose type is one of `event_types`. A zeroed
 /// struct (`{0}`) passes every event. Every pointer is borrowed for the
 /// duration of the call that takes the filter only.
@@ -80,7 +80,7 @@ pub(crate) unsafe fn to_filter(filter: *const rewind_log_filter) -> FfiResult<Lo
 }
 
 /// What `rewind_subscription_next` handed out: one of the
-/// `REWIND_SUBSCRIPTION_` constants. Added after 0.4.0.
+/// `REWIND_SUBSCRIPTION_` constants. Added in 0.5.0.
 pub type rewind_subscription_item_kind = u32;
 
 /// No item came before the timeout; call again.
@@ -104,7 +104,7 @@ pub const REWIND_WAIT_FOREVER: u64 = u64::MAX;
 pub const REWIND_FROM_NOW: u64 = u64::MAX;
 
 /// The outcome of `rewind_subscription_next`, written by the library into a
-/// struct the caller provides. Added after 0.4.0.
+/// struct the caller provides. Added in 0.5.0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct rewind_subscription_item {
@@ -124,7 +124,7 @@ struct Current {
     view: rewind_event,
 }
 
-/// A subscription to a store's log (added after 0.4.0): the events a filter
+/// A subscription to a store's log (added in 0.5.0): the events a filter
 /// passes from a position on, in position order, each exactly once; then a
 /// caught-up marker; then each event as it commits.
 ///
@@ -144,7 +144,7 @@ pub struct rewind_subscription {
     inner: Mutex<(Subscription, Option<Box<Current>>)>,
 }
 
-/// Subscribes to the log of `store` (added after 0.4.0).
+/// Subscribes to the log of `store` (added in 0.5.0).
 ///
 /// - `from_position`: the first position to hand out, history included;
 ///   REWIND_FROM_NOW starts at the end of the log now (no history).
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn rewind_store_subscribe(
 }
 
 /// Waits up to `timeout_ms` milliseconds for the subscription's next item
-/// and writes it to `*out_item` (added after 0.4.0).
+/// and writes it to `*out_item` (added in 0.5.0).
 ///
 /// `timeout_ms` 0 only looks; REWIND_WAIT_FOREVER waits until an item
 /// comes or the subscription is cancelled. On REWIND_STATUS_OK `*out_item`
@@ -258,7 +258,7 @@ pub unsafe extern "C" fn rewind_subscription_next(
     })
 }
 
-/// Cancels the subscription (added after 0.4.0): a `rewind_subscription_next`
+/// Cancels the subscription (added in 0.5.0): a `rewind_subscription_next`
 /// blocked in another thread returns at once with
 /// REWIND_SUBSCRIPTION_CANCELLED, and so does every later call. Cancelling
 /// twice does nothing more. NULL does nothing. The handle must still be
@@ -278,7 +278,7 @@ pub unsafe extern "C" fn rewind_subscription_cancel(sub: *const rewind_subscript
     })
 }
 
-/// The position to resume from (added after 0.4.0): every event before it
+/// The position to resume from (added in 0.5.0): every event before it
 /// has been handed out or skipped by the filter, so a new subscription from
 /// here goes on where this one is. 0 for NULL.
 ///
