@@ -107,6 +107,41 @@ pub const REWIND_FROM_END: u64 = u64::MAX;
 
 /// The events of a typed append, checked: `events[i].id` 1 to 255 bytes
 /// when present, `events[i].event_type` UTF-8 of 0 to 255 bytes.
+/// The events of `rewind_store_append` (no type, no metadata).
+unsafe fn new_events(events: &[rewind_new_event], what: &str) -> FfiResult<Vec<NewEvent>> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = optional_event_id(e.id, e.id_len, &format!("{what}[{i}].id"))?;
+            let data = data_bytes(e.data, e.data_len, &format!("{what}[{i}].data"))?;
+            Ok(NewEvent {
+                id: id.map(<[u8]>::to_vec),
+                data: data.to_vec(),
+                ..NewEvent::default()
+            })
+        })
+        .collect()
+}
+
+/// The one body of the one-stream appends: append, then hand the result
+/// out through `out` when it is not NULL.
+unsafe fn append_into(
+    store: &rewind_core::Store,
+    stream: &[u8],
+    events: Vec<NewEvent>,
+    expected: rewind_expected_kind,
+    expected_version: u64,
+    out: *mut *mut rewind_appended,
+) -> FfiResult<()> {
+    let expected = to_expected(expected, expected_version)?;
+    let appended = store.append(stream, events, expected)?;
+    if !out.is_null() {
+        *out = Box::into_raw(rewind_appended::new(&appended));
+    }
+    Ok(())
+}
+
 unsafe fn new_events_ex(events: &[rewind_new_event_ex], what: &str) -> FfiResult<Vec<NewEvent>> {
     events
         .iter()
@@ -325,26 +360,8 @@ pub unsafe extern "C" fn rewind_store_append(
     guard(|| {
         let store = store_ref(store)?;
         let stream = stream_name(stream, stream_len)?;
-        let events = array(events, count, "events")?;
-        let expected = to_expected(expected, expected_version)?;
-        let new_events = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let data = data_bytes(e.data, e.data_len, &format!("events[{i}].data"))?;
-                let id = optional_event_id(e.id, e.id_len, &format!("events[{i}].id"))?;
-                Ok(NewEvent {
-                    id: id.map(<[u8]>::to_vec),
-                    data: data.to_vec(),
-                    ..NewEvent::default()
-                })
-            })
-            .collect::<FfiResult<Vec<_>>>()?;
-        let appended = store.append(stream, new_events, expected)?;
-        if !out.is_null() {
-            *out = Box::into_raw(rewind_appended::new(&appended));
-        }
-        Ok(())
+        let events = new_events(array(events, count, "events")?, "events")?;
+        append_into(store, stream, events, expected, expected_version, out)
     })
 }
 
@@ -768,12 +785,7 @@ pub unsafe extern "C" fn rewind_store_append_ex(
         let store = store_ref(store)?;
         let stream = stream_name(stream, stream_len)?;
         let events = new_events_ex(array(events, count, "events")?, "events")?;
-        let expected = to_expected(expected, expected_version)?;
-        let appended = store.append(stream, events, expected)?;
-        if !out.is_null() {
-            *out = Box::into_raw(rewind_appended::new(&appended));
-        }
-        Ok(())
+        append_into(store, stream, events, expected, expected_version, out)
     })
 }
 
