@@ -14,7 +14,7 @@
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
 //! | [`filter`]  | [`LogFilter`]: log reads filtered by stream-name prefix and event type |
 //! | [`subscription`] | [`Subscription`]: the log's history, then live events as they commit |
-//! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
+//! | [`protocol`]| parsing requests and encoding replies of the v1 and v2 wire protocols; [`protocol::native`], the native protocol's codec |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
 //! | [`service`] | the one start-up path: configuration → store → server → ready line |
