@@ -579,3 +579,6 @@ fn unexpected(reply: &Reply, wanted: &str) -> Error {
         reply.kind()
     ))
 }
+
+#[cfg(test)]
+mod tests;
