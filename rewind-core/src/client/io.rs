@@ -27,7 +27,9 @@ use crate::client::options::{ClientOptions, CurveBinary};
 use crate::client::reads::{rest_of, ReadProgress, Rest};
 use crate::client::table::RequestTable;
 use crate::client::tracker::{Due, OnError, SubMsg, Tracker};
-use crate::protocol::native::{decode_reply, encode_request, request_id_of, Reply, Request};
+use crate::protocol::native::{
+    decode_reply, encode_request, request_id_of, ErrorCode, ErrorReply, Reply, Request,
+};
 use crate::{Error, LogFilter, Result};
 
 /// Where the replies to one request go, in order: one reply, or a read's
@@ -90,6 +92,9 @@ struct Pending {
     frames: Vec<Vec<u8>>,
     sink: ReplySink,
     progress: ReadProgress,
+    /// The server answered `SHUTTING_DOWN`: if no other server answers,
+    /// the request fails with [`Error::Closed`].
+    shutting_down: bool,
 }
 
 struct Sub {
@@ -115,8 +120,9 @@ pub(crate) struct Io {
     subs: HashMap<u64, Sub>,
     /// Request id → subscription key.
     sub_ids: HashMap<u64, u64>,
-    /// Ids of subscriptions ended by `UNSUBSCRIBE` whose `END` has not come.
-    unsubscribed: HashSet<u64>,
+    /// Ids whose messages are dropped until their `END` (or `ERROR`):
+    /// subscriptions ended by `UNSUBSCRIBE`, reads the caller left.
+    ignored: HashSet<u64>,
     outbox: VecDeque<Vec<Vec<u8>>>,
     last_sent: Instant,
     reconnect: bool,
@@ -159,7 +165,7 @@ impl Io {
             rx,
             subs: HashMap::new(),
             sub_ids: HashMap::new(),
-            unsubscribed: HashSet::new(),
+            ignored: HashSet::new(),
             outbox: VecDeque::new(),
             last_sent: Instant::now(),
             reconnect: false,
@@ -261,6 +267,7 @@ impl Io {
                         frames,
                         sink,
                         progress: ReadProgress::default(),
+                        shutting_down: false,
                     },
                     now,
                 );
@@ -307,7 +314,7 @@ impl Io {
             Command::Unsubscribe { key } => {
                 if let Some(sub) = self.subs.remove(&key) {
                     self.sub_ids.remove(&sub.wire_id);
-                    self.unsubscribed.insert(sub.wire_id);
+                    self.ignored.insert(sub.wire_id);
                     self.send_request(sub.wire_id, &Request::Unsubscribe);
                 }
             }
@@ -402,9 +409,9 @@ impl Io {
             self.sub_reply(key, reply, now);
         } else if self.table.get_mut(id).is_some() {
             self.request_reply(id, reply, now);
-        } else if self.unsubscribed.contains(&id) {
+        } else if self.ignored.contains(&id) {
             if matches!(reply, Reply::End { .. } | Reply::Error(_)) {
-                self.unsubscribed.remove(&id);
+                self.ignored.remove(&id);
             }
         } else if matches!(
             reply,
@@ -415,7 +422,7 @@ impl Io {
         ) {
             // A subscription nobody here knows (a duplicate SUBSCRIBE that
             // got through): end it, once.
-            self.unsubscribed.insert(id);
+            self.ignored.insert(id);
             self.send_request(id, &Request::Unsubscribe);
         }
     }
@@ -426,13 +433,18 @@ impl Io {
                 self.table.touch(id, now);
                 let entry = self.table.get_mut(id).expect("checked by the caller");
                 entry.req.progress.saw(&batch);
-                let _ = entry.req.sink.send(Ok(Reply::Events(batch)));
+                if entry.req.sink.send(Ok(Reply::Events(batch))).is_err() {
+                    // The caller stopped reading: the rest is dropped here.
+                    self.table.remove(id);
+                    self.ignored.insert(id);
+                }
             }
-            Reply::Error(e) if e.code == crate::protocol::native::ErrorCode::ShuttingDown => {
-                // The server is stopping: nothing was done; send it again
-                // (to the server that comes next) once the retry is due.
+            Reply::Error(e) if e.code == ErrorCode::ShuttingDown => {
+                // The server is stopping and did nothing: the request waits
+                // for the connection to drop (or its deadline), and goes to
+                // the server that comes next.
                 if let Some(entry) = self.table.get_mut(id) {
-                    entry.deadline = entry.deadline.min(now + super::tracker::RESUBSCRIBE_PAUSE);
+                    entry.req.shutting_down = true;
                 }
             }
             Reply::Error(e) => {
@@ -489,12 +501,7 @@ impl Io {
         }
     }
 
-    fn sub_ended(
-        &mut self,
-        key: u64,
-        error: Option<crate::protocol::native::ErrorReply>,
-        now: Instant,
-    ) {
+    fn sub_ended(&mut self, key: u64, error: Option<ErrorReply>, now: Instant) {
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
@@ -528,8 +535,7 @@ impl Io {
     /// The earliest time something is due.
     fn next_timer(&self, now: Instant) -> Option<Instant> {
         let mut t = self.table.next_deadline();
-        for sub in self.subs.values() {
-            let s = sub.tracker.next_timer();
+        for s in self.subs.values().filter_map(|s| s.tracker.next_timer()) {
             t = Some(t.map_or(s, |t| t.min(s)));
         }
         if let Some(hb) = self.heartbeat() {
@@ -552,7 +558,7 @@ impl Io {
     fn timers(&mut self, now: Instant) {
         let expired = self.table.expire(now);
         for (p, sends) in expired.failed {
-            let _ = p.sink.send(Err(self.gave_up(sends)));
+            let _ = p.sink.send(Err(self.gave_up(&p, sends)));
         }
         if expired.retry {
             self.reconnect = true;
@@ -570,7 +576,7 @@ impl Io {
         for key in give_up {
             let sub = self.subs.remove(&key).expect("present");
             self.sub_ids.remove(&sub.wire_id);
-            let err = self.gave_up(self.options.retries + 1);
+            let err = self.no_reply(self.options.retries + 1);
             if let Some(ack) = sub.ack {
                 let _ = ack.send(Err(err));
             }
@@ -588,7 +594,16 @@ impl Io {
         }
     }
 
-    fn gave_up(&self, sends: u32) -> Error {
+    /// The error of a request that was sent `sends` times in vain.
+    fn gave_up(&self, p: &Pending, sends: u32) -> Error {
+        if p.shutting_down {
+            Error::Closed
+        } else {
+            self.no_reply(sends)
+        }
+    }
+
+    fn no_reply(&self, sends: u32) -> Error {
         let mut m = format!(
             "no reply from {} within {:?} ({} send{})",
             self.endpoint,
@@ -623,10 +638,10 @@ impl Io {
         self.connections += 1;
         self.conn = conn;
         self.outbox.clear();
-        self.unsubscribed.clear();
+        self.ignored.clear();
         let (ids, failed) = self.table.rekey_all(now);
         for (p, sends) in failed {
-            let _ = p.sink.send(Err(self.gave_up(sends)));
+            let _ = p.sink.send(Err(self.gave_up(&p, sends)));
         }
         for id in ids {
             let entry = self.table.get_mut(id).expect("just rekeyed");

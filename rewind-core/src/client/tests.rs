@@ -23,6 +23,8 @@ const WAIT: Duration = Duration::from_secs(10);
 struct Quirks {
     /// Appends to serve without sending their reply.
     swallow_appends: AtomicU32,
+    /// Reads to cut off after their first batch (no more, no `END`).
+    cut_reads: AtomicU32,
     /// Ignore every message, send nothing.
     silent: AtomicBool,
     /// Requests received.
@@ -105,6 +107,24 @@ fn send(router: &zmq::Socket, peer: &[u8], frames: Vec<Vec<u8>>) {
     router.send_multipart(msg, 0).unwrap();
 }
 
+/// Sends a read's events two by two, then `END` (or, for a read to cut
+/// off, the first two only).
+fn stream_out(reply: &dyn Fn(Reply), events: &[Event], quirks: &Quirks) {
+    let cut = quirks
+        .cut_reads
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    for chunk in events.chunks(2) {
+        reply(Reply::Events(chunk.to_vec()));
+        if cut {
+            return;
+        }
+    }
+    reply(Reply::End {
+        count: events.len() as u64,
+    });
+}
+
 fn serve(router: &zmq::Socket, store: &Store, quirks: &Quirks, stop: &AtomicBool) {
     let mut subs: HashMap<(Vec<u8>, u64), Sub> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
@@ -175,12 +195,7 @@ fn serve(router: &zmq::Socket, store: &Store, quirks: &Quirks, stop: &AtomicBool
                             }
                         }
                         .unwrap();
-                        for chunk in events.chunks(2) {
-                            reply(Reply::Events(chunk.to_vec()));
-                        }
-                        reply(Reply::End {
-                            count: events.len() as u64,
-                        });
+                        stream_out(&reply, &events, quirks);
                     }
                     Request::ReadLog {
                         direction,
@@ -198,12 +213,7 @@ fn serve(router: &zmq::Socket, store: &Store, quirks: &Quirks, stop: &AtomicBool
                             Direction::Backward => store.read_log_backward_vec(Some(from), limit),
                         }
                         .unwrap();
-                        for chunk in events.chunks(2) {
-                            reply(Reply::Events(chunk.to_vec()));
-                        }
-                        reply(Reply::End {
-                            count: events.len() as u64,
-                        });
+                        stream_out(&reply, &events, quirks);
                     }
                     Request::Get { id } => reply(match store.get(&id).unwrap() {
                         Some(e) => Reply::Event(e),
@@ -403,6 +413,34 @@ fn an_append_whose_reply_was_lost_is_resent_and_answered_with_its_first_position
         "the original positions"
     );
     assert_eq!(server.store.next_position().unwrap(), 3, "stored once");
+}
+
+#[test]
+fn a_read_cut_off_goes_on_where_it_stopped_on_a_new_connection() {
+    let server = StandIn::start(Store::in_memory(), None);
+    let c = Client::connect_with(&server.endpoint, quick()).unwrap();
+    for i in 0..7 {
+        c.append(
+            b"s",
+            vec![NewEvent::new(i.to_string())],
+            ExpectedVersion::Any,
+        )
+        .unwrap();
+    }
+    server.quirks.cut_reads.store(2, Ordering::SeqCst);
+    let all: Vec<String> = (0..7).map(|i| i.to_string()).collect();
+    assert_eq!(data(&c.read_stream_vec(b"s", 0, 100).unwrap()), all);
+    server.quirks.cut_reads.store(1, Ordering::SeqCst);
+    assert_eq!(
+        data(&c.read_log_backward_vec(None, 4).unwrap()),
+        ["6", "5", "4", "3"]
+    );
+    server.quirks.cut_reads.store(1, Ordering::SeqCst);
+    assert_eq!(
+        data(&c.read_log_vec(0, 2).unwrap()),
+        ["0", "1"],
+        "complete after one batch"
+    );
 }
 
 #[test]

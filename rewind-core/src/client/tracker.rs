@@ -69,7 +69,7 @@ pub(crate) enum OnError {
 
 /// How long to wait before subscribing again after the server ended a
 /// subscription for a passing reason.
-pub(crate) const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(200);
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(200);
 
 /// One subscription's state.
 #[derive(Debug)]
@@ -207,7 +207,14 @@ impl Tracker {
 
     /// The caller consumed `n` events: credit to give, if any.
     pub fn consumed(&mut self, n: u64) -> Option<u64> {
-        self.credit.consumed(n)
+        let starved = self.credit.exhausted();
+        let grant = self.credit.consumed(n);
+        if let (true, Some(_), Phase::Live { heard }) = (starved, grant, &mut self.phase) {
+            // The server could send nothing until now: its silence so far
+            // says nothing.
+            *heard = Instant::now();
+        }
+        grant
     }
 
     /// What is due at `now`.
@@ -234,12 +241,14 @@ impl Tracker {
         }
     }
 
-    /// When [`due`](Tracker::due) may next say something.
-    pub fn next_timer(&self) -> Instant {
+    /// When [`due`](Tracker::due) may next say something (`None`: not
+    /// before the caller consumes events).
+    pub fn next_timer(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Subscribing { since, .. } => since + self.timeout,
-            Phase::Live { heard } => heard + self.peer_timeout(),
-            Phase::Waiting { until } => until,
+            Phase::Subscribing { since, .. } => Some(since + self.timeout),
+            Phase::Live { .. } if self.credit.exhausted() => None,
+            Phase::Live { heard } => Some(heard + self.peer_timeout()),
+            Phase::Waiting { until } => Some(until),
         }
     }
 
@@ -353,13 +362,20 @@ mod tests {
         t.heartbeat(0, now + 5 * HB);
         assert_eq!(t.due(now + 14 * HB), Due::Nothing);
         assert_eq!(t.due(now + 15 * HB), Due::Reconnect);
-        assert_eq!(t.next_timer(), now + 15 * HB);
+        assert_eq!(t.next_timer(), Some(now + 15 * HB));
         // The whole window sent and not consumed: silence is expected.
         let all: Vec<Event> = (0..10).map(|p| event(p, "a")).collect();
         assert_eq!(t.events(all, now).0.len(), 10);
         assert_eq!(t.due(now + 100 * HB), Due::Nothing);
+        assert_eq!(t.next_timer(), None, "no timer to spin on");
         assert_eq!(t.consumed(10), Some(10));
-        assert_eq!(t.due(now + 100 * HB), Due::Reconnect);
+        let later = Instant::now();
+        assert_eq!(
+            t.due(later + 5 * HB),
+            Due::Nothing,
+            "the clock starts again"
+        );
+        assert_eq!(t.due(later + 11 * HB), Due::Reconnect);
     }
 
     #[test]
