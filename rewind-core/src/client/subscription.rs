@@ -270,17 +270,9 @@ impl Iterator for RemoteSubscription {
         if self.ended {
             return None;
         }
-        match self.next_until(None) {
-            Ok(Some(item)) => Some(Ok(item)),
-            Ok(None) => {
-                self.ended = true;
-                None
-            }
-            Err(e) => {
-                self.ended = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.next_until(None).transpose();
+        self.ended = !matches!(step, Some(Ok(_)));
+        step
     }
 }
 

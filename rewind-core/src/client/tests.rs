@@ -322,6 +322,18 @@ fn data(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
+/// Appends the numbers of `range` to stream "s", one event each.
+fn numbers<S: EventStore>(s: &S, range: std::ops::Range<u64>) {
+    for i in range {
+        s.append(
+            b"s",
+            vec![NewEvent::new(i.to_string())],
+            ExpectedVersion::Any,
+        )
+        .unwrap();
+    }
+}
+
 /// The events a subscription hands out until `n` came (CaughtUp noted as
 /// "^").
 fn take(sub: &mut RemoteSubscription, n: usize) -> Vec<String> {
@@ -361,14 +373,7 @@ fn appends_reads_and_lookups_go_through_the_stand_in() {
         matches!(err, Error::WrongExpectedVersion { ref stream, expected: ExpectedVersion::Exact(0), actual: Some(1) } if stream == b"s"),
         "{err:?}"
     );
-    for i in 2..7 {
-        c.append(
-            b"s",
-            vec![NewEvent::new(i.to_string())],
-            ExpectedVersion::Any,
-        )
-        .unwrap();
-    }
+    numbers(&c, 2..7);
     assert_eq!(
         data(&c.read_stream_vec(b"s", 1, 3).unwrap()),
         ["1", "2", "3"]
@@ -419,14 +424,7 @@ fn an_append_whose_reply_was_lost_is_resent_and_answered_with_its_first_position
 fn a_read_cut_off_goes_on_where_it_stopped_on_a_new_connection() {
     let server = StandIn::start(Store::in_memory(), None);
     let c = Client::connect_with(&server.endpoint, quick()).unwrap();
-    for i in 0..7 {
-        c.append(
-            b"s",
-            vec![NewEvent::new(i.to_string())],
-            ExpectedVersion::Any,
-        )
-        .unwrap();
-    }
+    numbers(&c, 0..7);
     server.quirks.cut_reads.store(2, Ordering::SeqCst);
     let all: Vec<String> = (0..7).map(|i| i.to_string()).collect();
     assert_eq!(data(&c.read_stream_vec(b"s", 0, 100).unwrap()), all);
@@ -502,14 +500,7 @@ fn before(i: u64) -> ExpectedVersion {
 fn a_subscription_hands_out_history_caught_up_and_live_with_credit() {
     let server = StandIn::start(Store::in_memory(), None);
     let c = Client::connect_with(&server.endpoint, quick()).unwrap();
-    for i in 0..20 {
-        c.append(
-            b"s",
-            vec![NewEvent::new(i.to_string())],
-            ExpectedVersion::Any,
-        )
-        .unwrap();
-    }
+    numbers(&c, 0..20);
     let mut sub = c.subscribe(Some(3), LogFilter::all()).unwrap();
     assert_eq!(sub.position(), 3);
     let got = take(&mut sub, 18);
@@ -530,27 +521,12 @@ fn a_subscription_hands_out_history_caught_up_and_live_with_credit() {
 fn a_subscription_survives_a_restart_of_the_server_and_sees_each_event_once() {
     let server = StandIn::start(Store::in_memory(), None);
     let c = Client::connect_with(&server.endpoint, quick()).unwrap();
-    for i in 0..5 {
-        c.append(
-            b"s",
-            vec![NewEvent::new(i.to_string())],
-            ExpectedVersion::Any,
-        )
-        .unwrap();
-    }
+    numbers(&c, 0..5);
     let mut sub = c.subscribe(Some(0), LogFilter::all()).unwrap();
     assert_eq!(take(&mut sub, 6).last().unwrap(), "^");
     let (store, endpoint) = server.kill();
     // Written while the server is away.
-    for i in 5..10 {
-        store
-            .append(
-                b"s",
-                vec![NewEvent::new(i.to_string())],
-                ExpectedVersion::Any,
-            )
-            .unwrap();
-    }
+    numbers(&store, 5..10);
     let _server = StandIn::start(store, Some(&endpoint));
     let got = take(&mut sub, 5);
     assert_eq!(got, ["5", "6", "7", "8", "9"]);
@@ -609,6 +585,8 @@ fn a_subscription_stops_from_another_thread_and_the_client_closes() {
         }
     };
     assert!(matches!(end, Err(Error::Closed)), "{end:?}");
+    assert!(matches!(other.next(), Some(Err(Error::Closed))));
+    assert!(other.next().is_none(), "the iterator ends after its error");
     assert!(matches!(c.next_position(), Err(Error::Closed)));
 }
 
