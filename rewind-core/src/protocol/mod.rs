@@ -23,6 +23,9 @@ pub enum Protocol {
     V1,
     /// Gorewind: DEALER/ROUTER, named streams, streamed query replies.
     V2,
+    /// The native protocol ([`native`]): its own codec, not
+    /// [`parse_request`].
+    Native,
 }
 
 /// A parsed request.
@@ -183,7 +186,7 @@ pub fn error_frame(reason: &str) -> Vec<u8> {
 pub fn published_reply(protocol: Protocol, id: &[u8]) -> Vec<Vec<u8>> {
     match protocol {
         Protocol::V1 => vec![b"PUBLISHED".to_vec()],
-        Protocol::V2 => vec![b"PUBLISHED".to_vec(), id.to_vec()],
+        Protocol::V2 | Protocol::Native => vec![b"PUBLISHED".to_vec(), id.to_vec()],
     }
 }
 

@@ -44,6 +44,7 @@ mod appends;
 mod blocked;
 mod event_loop;
 mod monitor;
+mod native;
 mod options;
 mod peer;
 mod publish;
@@ -53,8 +54,8 @@ mod sockets;
 mod wake;
 
 pub use options::{
-    ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PUBLISH_ENDPOINT,
-    DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
+    ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NATIVE_ENDPOINT,
+    DEFAULT_PUBLISH_ENDPOINT, DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
 };
 
 use appends::Appends;
@@ -156,7 +157,9 @@ impl Server {
             None => None,
         };
         let watch = {
-            let clients: Vec<_> = (0..2).filter_map(|i| sockets.request(i)).collect();
+            let clients: Vec<_> = (0..sockets::COUNT)
+                .filter_map(|i| sockets.request(i))
+                .collect();
             let subscribers: Vec<_> = [&sockets.v1_pub, &sockets.v2_pub]
                 .into_iter()
                 .flatten()

@@ -18,14 +18,17 @@ const PUB_SNDHWM: i32 = 10_000;
 
 /// The request and PUB sockets; a kind without endpoints has none.
 pub(super) struct Sockets {
-    /// The request sockets (ROUTER), indexed by [`index`]: v1, v2.
-    requests: [Option<zmq::Socket>; 2],
+    /// The request sockets (ROUTER), indexed by [`index`]: v1, v2, native.
+    requests: [Option<zmq::Socket>; COUNT],
     pub v1_pub: Option<zmq::Socket>,
     pub v2_pub: Option<zmq::Socket>,
 }
 
+/// The number of request sockets (one per protocol).
+pub(super) const COUNT: usize = 3;
+
 /// The protocol of each request socket, in [`index`] order.
-pub(super) const PROTOCOLS: [Protocol; 2] = [Protocol::V1, Protocol::V2];
+pub(super) const PROTOCOLS: [Protocol; COUNT] = [Protocol::V1, Protocol::V2, Protocol::Native];
 
 /// The position of a protocol's request socket in [`Sockets`], and of its
 /// blocked peers in the event loop.
@@ -33,12 +36,13 @@ pub(super) fn index(proto: Protocol) -> usize {
     match proto {
         Protocol::V1 => 0,
         Protocol::V2 => 1,
+        Protocol::Native => 2,
     }
 }
 
 impl Sockets {
     /// Creates and binds every socket `options` asks for, in the order
-    /// query, streaming, command, publish; returns them with the options as
+    /// query, streaming, command, publish, native; returns them with the options as
     /// bound (wildcard ports resolved).
     ///
     /// Errors: [`Error::Bind`] naming the first endpoint that cannot be
@@ -74,8 +78,15 @@ impl Sockets {
             &options.publish_endpoints,
             &mut bound.publish_endpoints,
         )?;
+        let native = open(
+            ctx,
+            zmq::ROUTER,
+            max,
+            &options.native_endpoints,
+            &mut bound.native_endpoints,
+        )?;
         let sockets = Sockets {
-            requests: [v1, v2],
+            requests: [v1, v2, native],
             v1_pub,
             v2_pub,
         };
@@ -165,6 +176,38 @@ impl Outlet for zmq::Socket {
                     return Sent::Gone;
                 }
             }
+        }
+        Sent::Yes
+    }
+
+    fn send_owned(&self, envelope: &[Vec<u8>], head: &[&[u8]], body: &mut Vec<u8>) -> Sent {
+        let mut parts = envelope
+            .iter()
+            .map(Vec::as_slice)
+            .chain(head.iter().copied());
+        let Some(first) = parts.next() else {
+            return Sent::Gone;
+        };
+        match zmq::Socket::send(self, first, zmq::DONTWAIT | zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => return Sent::WouldBlock,
+            Err(zmq::Error::EHOSTUNREACH) => return Sent::Gone,
+            Err(e) => {
+                log::warn!("sending a reply failed: {e}");
+                return Sent::Gone;
+            }
+        }
+        for f in parts {
+            if let Err(e) = zmq::Socket::send(self, f, zmq::SNDMORE) {
+                log::warn!("sending a reply failed: {e}");
+                return Sent::Gone;
+            }
+        }
+        // The body goes to ZeroMQ as it is: no copy.
+        let message = zmq::Message::from(std::mem::take(body));
+        if let Err(e) = zmq::Socket::send(self, message, 0) {
+            log::warn!("sending a reply failed: {e}");
+            return Sent::Gone;
         }
         Sent::Yes
     }
