@@ -29,6 +29,8 @@ struct Quirks {
     silent: AtomicBool,
     /// Requests received.
     requests: AtomicU32,
+    /// `PING`s received.
+    pings: AtomicU32,
 }
 
 struct StandIn {
@@ -147,7 +149,10 @@ fn serve(router: &zmq::Socket, store: &Store, quirks: &Quirks, stop: &AtomicBool
                 let fail =
                     |e: Error| send(router, &peer, encode_error(id, &ErrorReply::from_error(&e)));
                 match request {
-                    Request::Ping => reply(Reply::Pong),
+                    Request::Ping => {
+                        quirks.pings.fetch_add(1, Ordering::SeqCst);
+                        reply(Reply::Pong)
+                    }
                     Request::Info => reply(Reply::Info(ServerInfo {
                         version: "test".into(),
                         next_position: store.next_position().unwrap(),
@@ -534,6 +539,33 @@ fn a_subscription_survives_a_restart_of_the_server_and_sees_each_event_once() {
         .unwrap();
     assert_eq!(take(&mut sub, 1), ["10"]);
     assert_eq!(sub.next_timeout(Duration::from_millis(200)).unwrap(), None);
+}
+
+#[test]
+fn a_client_pings_at_the_heartbeat_only_while_it_has_a_subscription() {
+    let server = StandIn::start(Store::in_memory(), None);
+    let c = Client::connect_with(&server.endpoint, quick()).unwrap();
+    c.next_position().unwrap();
+    std::thread::sleep(Duration::from_millis(HEARTBEAT_MS * 5));
+    assert_eq!(
+        server.quirks.pings.load(Ordering::SeqCst),
+        0,
+        "no subscription"
+    );
+    let mut sub = c.subscribe(None, LogFilter::all()).unwrap();
+    std::thread::sleep(Duration::from_millis(HEARTBEAT_MS * 10));
+    let pings = server.quirks.pings.load(Ordering::SeqCst);
+    assert!((5..=12).contains(&pings), "{pings} pings in ten heartbeats");
+    drop(sub.next_timeout(Duration::ZERO));
+    drop(sub);
+    std::thread::sleep(Duration::from_millis(HEARTBEAT_MS * 2));
+    let after = server.quirks.pings.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(HEARTBEAT_MS * 5));
+    assert_eq!(
+        server.quirks.pings.load(Ordering::SeqCst),
+        after,
+        "none once it ended"
+    );
 }
 
 #[test]
