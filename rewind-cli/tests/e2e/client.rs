@@ -660,6 +660,24 @@ fn a_subscription_survives_a_restart_and_sees_every_event_once() {
 }
 
 #[test]
+fn an_idle_subscription_outlives_the_servers_peer_timeout() {
+    let (server, client) = served();
+    let mut sub = client.subscribe(None, LogFilter::all()).unwrap();
+    assert_eq!(take(&mut sub, 1), ["^"]);
+    // Eleven heartbeats with nothing to say but PING.
+    assert_eq!(sub.next_timeout(Duration::from_secs(11)).unwrap(), None);
+    client
+        .append(b"s", one("late"), ExpectedVersion::Any)
+        .unwrap();
+    assert_eq!(take(&mut sub, 1), ["late"]);
+    let out = server.output();
+    assert!(
+        !out.contains("silent for"),
+        "the server timed the client out:\n{out}"
+    );
+}
+
+#[test]
 fn a_subscription_stops_from_another_thread() {
     let (_server, client) = served();
     let mut sub = client.subscribe(None, LogFilter::all()).unwrap();
