@@ -740,6 +740,63 @@ fn curve_keys_need_curve_support() {
 }
 
 #[test]
+fn curve_lets_in_the_allowed_client_keys_only() {
+    if zmq::has("curve") != Some(true) {
+        // This build of ZeroMQ has no CURVE: the test above checks that the
+        // client says so; this one needs a build with CURVE.
+        eprintln!("CURVE is not available in this build: not run");
+        return;
+    }
+    let z85 = |k: &[u8]| zmq::z85_encode(k).unwrap();
+    let server_keys = zmq::CurveKeyPair::new().unwrap();
+    let allowed = zmq::CurveKeyPair::new().unwrap();
+    let other = zmq::CurveKeyPair::new().unwrap();
+    let server_public = z85(&server_keys.public_key);
+    let server = Spawn::in_memory(rewind())
+        .arg(format!(
+            "--curve-secret-key={}",
+            z85(&server_keys.secret_key)
+        ))
+        .arg(format!("--curve-public-key={server_public}"))
+        .arg(format!(
+            "--curve-allowed-clients={}",
+            z85(&allowed.public_key)
+        ))
+        .start();
+    let native = &server.endpoints.native;
+    let with = |keys: &zmq::CurveKeyPair| {
+        quick().with_curve(
+            server_public.clone(),
+            z85(&keys.public_key),
+            z85(&keys.secret_key),
+        )
+    };
+    let client = Client::connect_with(native, with(&allowed)).unwrap();
+    client
+        .append(b"s", one("secret"), ExpectedVersion::Any)
+        .unwrap();
+    let mut sub = client.subscribe(Some(0), LogFilter::all()).unwrap();
+    assert_eq!(take(&mut sub, 2), ["secret", "^"]);
+    let short = |o: ClientOptions| {
+        o.with_request_timeout(Duration::from_millis(300))
+            .with_retries(1)
+    };
+    let stranger = Client::connect_with(native, short(with(&other))).unwrap();
+    let err = stranger.next_position().unwrap_err();
+    assert!(
+        matches!(err, Error::Network(ref m) if m.contains("CURVE")),
+        "{err}"
+    );
+    let plain = Client::connect_with(native, short(ClientOptions::default())).unwrap();
+    assert!(matches!(plain.next_position(), Err(Error::Network(_))));
+    assert_eq!(
+        client.next_position().unwrap(),
+        1,
+        "the allowed client goes on"
+    );
+}
+
+#[test]
 fn the_embedded_store_and_the_client_are_one_constructor_apart() {
     fn count<S: EventStore>(s: &S) -> u64 {
         s.append(b"x", one("1"), ExpectedVersion::Any).unwrap();
