@@ -126,8 +126,9 @@ pub(crate) struct Io {
     outbox: VecDeque<Vec<Vec<u8>>>,
     last_sent: Instant,
     reconnect: bool,
-    /// Why the last CURVE handshake failed, for the error of a request
-    /// that then timed out.
+    /// Why the last CURVE handshake failed, for the error of the requests
+    /// that then fail (each failed handshake drops the connection, which
+    /// costs them a send: a refused key fails them in moments).
     link_error: Option<String>,
 }
 
@@ -388,6 +389,8 @@ impl Io {
 
     fn message(&mut self, frames: &[Vec<u8>]) {
         let now = Instant::now();
+        // The server is reached: a handshake that failed before is past.
+        self.link_error = None;
         let (id, reply) = match decode_reply(frames) {
             Ok(r) => r,
             Err(why) => {
@@ -604,17 +607,14 @@ impl Io {
     }
 
     fn no_reply(&self, sends: u32) -> Error {
-        let mut m = format!(
-            "no reply from {} within {:?} ({} send{})",
-            self.endpoint,
-            self.options.request_timeout,
-            sends,
-            if sends == 1 { "" } else { "s" }
-        );
-        if let Some(why) = &self.link_error {
-            m.push_str(&format!("; {why}"));
-        }
-        Error::Network(m)
+        let sends = format!("{sends} send{}", if sends == 1 { "" } else { "s" });
+        Error::Network(match &self.link_error {
+            Some(why) => format!("{}: {why} ({sends})", self.endpoint),
+            None => format!(
+                "no reply from {} within {:?} ({sends})",
+                self.endpoint, self.options.request_timeout
+            ),
+        })
     }
 
     /// Opens a new connection and sends everything in flight there again.
