@@ -858,3 +858,48 @@ fn a_stopping_server_ends_subscriptions_with_shutting_down() {
         assert_eq!(error_of(c.recv_for(id)).code, ErrorCode::ShuttingDown);
     }
 }
+
+#[test]
+fn a_thousand_subscriptions_of_two_hundred_clients_all_get_every_event_without_busy_polling() {
+    raise_fd_limit(4096);
+    let server = Spawn::in_memory(rewind()).start();
+    let mut clients: Vec<(Native, Vec<u64>)> = (0..200)
+        .map(|_| (Native::connect(&server), Vec::new()))
+        .collect();
+    for (c, ids) in clients.iter_mut() {
+        for _ in 0..5 {
+            let (id, start) = c.subscribe(None, 1000, LogFilter::all());
+            assert_eq!(start, 0);
+            ids.push(id);
+        }
+    }
+    for (c, ids) in clients.iter_mut() {
+        for &id in ids.iter() {
+            assert_eq!(c.recv_for(id), Reply::CaughtUp { next_position: 0 });
+        }
+    }
+    // Idle with 1,000 subscriptions: heartbeats, but no busy loop.
+    let before = server.cpu_time();
+    thread::sleep(Duration::from_secs(2));
+    let used = server.cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(600),
+        "the idle server used {used:?} of CPU in 2 s"
+    );
+    let mut w = Native::connect(&server);
+    fill(&mut w, "s", 100, 10, 16);
+    for (c, ids) in clients.iter_mut() {
+        c.send(0, &Request::Ping);
+        for &id in ids.iter() {
+            let mut got = Vec::new();
+            while got.len() < 100 {
+                match c.recv_for(id) {
+                    Reply::Events(b) => got.extend(b.iter().map(|e| e.position)),
+                    Reply::Heartbeat { .. } => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(got, (0..100).collect::<Vec<_>>());
+        }
+    }
+}
