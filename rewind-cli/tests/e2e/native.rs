@@ -903,3 +903,64 @@ fn a_thousand_subscriptions_of_two_hundred_clients_all_get_every_event_without_b
         }
     }
 }
+
+#[test]
+fn an_append_past_the_map_size_limit_is_storage_full_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Spawn::lmdb(rewind(), &dir.path().join("data"))
+        .arg("--map-size-limit")
+        .arg((8u64 << 20).to_string())
+        .start();
+    let mut c = Native::connect(&server);
+    let blob = vec![b'x'; 1 << 20];
+    let mut stored = 0u64;
+    let error = loop {
+        let r = c.append(vec![part(
+            "s",
+            ExpectedVersion::Any,
+            vec![NewEvent::new(blob.clone())],
+        )]);
+        match r {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 32, "32 MiB went into a store limited to 8 MiB");
+    };
+    assert_eq!(error.code, ErrorCode::StorageFull, "{error:?}");
+    assert!(stored > 0);
+    let Reply::Info(info) = c.call(&Request::Info) else {
+        panic!()
+    };
+    assert_eq!(
+        info.next_position, stored,
+        "reads go on; nothing more was written"
+    );
+}
+
+#[test]
+fn a_silent_client_s_subscriptions_end_with_timeout() {
+    let server = Spawn::in_memory(rewind()).start();
+    let mut c = Native::connect(&server);
+    let (id, _) = c.subscribe(None, 10, LogFilter::all());
+    assert_eq!(c.recv_for(id), Reply::CaughtUp { next_position: 0 });
+    // Ten heartbeat intervals without a word from the client.
+    let t = Instant::now();
+    let e = loop {
+        match c.recv_for(id) {
+            Reply::Heartbeat { position } => assert_eq!(position, 0),
+            Reply::Error(e) => break e,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(e.code, ErrorCode::Timeout);
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "TIMEOUT after {waited:?}"
+    );
+    c.send(id, &Request::Credit { credit: 1 });
+    assert_eq!(
+        error_of(c.recv_for(id)).code,
+        ErrorCode::UnknownSubscription
+    );
+}
