@@ -412,7 +412,26 @@ impl Subscriptions {
                     return Ok(());
                 }
             }
-            if sub.live || sub.credit == 0 {
+            if sub.live {
+                return Ok(());
+            }
+            if sub.credit == 0 {
+                // CAUGHT_UP is not an event: it goes without credit.
+                if !sub.caught_up
+                    && sub.batcher.held() == 0
+                    && sub.cursor >= store.next_position()?
+                {
+                    sub.caught_up = true;
+                    sub.live = true;
+                    let m = frames(
+                        id,
+                        &Reply::CaughtUp {
+                            next_position: sub.cursor,
+                        },
+                    );
+                    sub.pending.push_back(Pending::Frames(m));
+                    continue;
+                }
                 return Ok(());
             }
             if budget == 0 {
