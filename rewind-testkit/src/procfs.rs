@@ -1,5 +1,5 @@
 //! What `/proc` tells about a running server (resident memory, open file
-//! descriptors), and this process's own limit on open files.
+//! descriptors, CPU time), and this process's own limit on open files.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -52,6 +52,19 @@ impl Rewind {
             rss_anon: field("RssAnon:"),
             rss_file: field("RssFile:"),
         }
+    }
+
+    /// The CPU time the process has used so far, user and system
+    /// (`/proc/PID/stat`, in clock ticks converted to a duration).
+    pub fn cpu_time(&self) -> Duration {
+        let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("read /proc/PID/stat");
+        // Fields after the command name, which ends with the last ')'.
+        let rest = &text[text.rfind(')').expect("a stat line") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
     }
 
     /// The number of open file descriptors of the process.

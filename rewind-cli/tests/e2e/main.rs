@@ -11,6 +11,7 @@
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
 //! | `v1`    | wire protocol v1 (REQ/REP query endpoint, PUB streaming endpoint) |
 //! | `v2`    | wire protocol v2 (ROUTER command endpoint, PUB publish endpoint) |
+//! | `native` | the native protocol (ROUTER native endpoint): every command and error, reads, subscriptions |
 //!
 //! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
 
@@ -18,6 +19,7 @@ mod cli;
 mod client;
 mod data;
 mod metrics;
+mod native;
 mod store;
 mod v1;
 mod v2;

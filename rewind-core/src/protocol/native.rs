@@ -665,10 +665,12 @@ impl BatchEncoder {
         &self.buf
     }
 
-    /// Takes the encoded batch out, leaving an empty batch (with a new
-    /// buffer) behind.
+    /// Takes the encoded batch out, leaving an empty batch behind, with a
+    /// new buffer as large as the one taken (so that the next batch of a
+    /// read grows it no more, which would copy what it holds).
     pub fn take(&mut self) -> Vec<u8> {
-        let out = std::mem::take(&mut self.buf);
+        let cap = self.buf.capacity();
+        let out = std::mem::replace(&mut self.buf, Vec::with_capacity(cap));
         self.begin();
         out
     }

@@ -247,9 +247,10 @@ impl Core {
         Ok(())
     }
 
-    /// Pumps every peer blocked on request socket `i` again.
+    /// Pumps every peer blocked on request socket `i` again (and gives
+    /// the native subscriptions of those clients their turn).
     fn retry_blocked(&mut self, i: usize) {
-        let before = self.sent;
+        let before = self.sent + self.subs.messages_sent();
         for key in self.blocked.take(i) {
             if let Some(p) = self.peers.get_mut(&key) {
                 p.set_blocked(false);
@@ -259,7 +260,11 @@ impl Core {
             }
             self.pump(&key);
         }
-        self.blocked.retried(self.sent != before, Instant::now());
+        if i == sockets::index(Protocol::Native) {
+            self.run_subscriptions();
+        }
+        let moved = self.sent + self.subs.messages_sent() != before;
+        self.blocked.retried(moved, Instant::now());
     }
 
     /// Gives each native subscription with a turn due its turn, and sends

@@ -1,4 +1,4 @@
-//! The ZeroMQ server: both wire protocols over one store.
+//! The ZeroMQ server: the v1, v2 and native wire protocols over one store.
 //!
 //! One thread owns every socket. Requests arrive on ROUTER sockets (v1
 //! clients use REQ, v2 clients DEALER); each client (peer) gets a queue of
@@ -27,7 +27,8 @@
 //! | `peer`       | peers, epochs and their queues of reply slots (no sockets) |
 //! | `pump`       | sending a peer's replies in order, without blocking |
 //! | `query`      | v1 capped replies and v2 streamed queries |
-//! | `appends`    | PUBLISHes on their way to the store and back |
+//! | `appends`    | PUBLISHes (and native APPENDs) on their way to the store and back |
+//! | `native`     | the native protocol: answers, streamed reads, subscriptions |
 //! | `publish`    | the PUB frames of committed events |
 //! | `blocked`    | peers at the high-water mark and when to retry them |
 

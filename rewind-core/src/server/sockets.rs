@@ -15,6 +15,11 @@ use crate::{Error, Result};
 const LINGER_MS: i32 = 2000;
 /// The high-water mark of a PUB socket, in messages per subscriber.
 const PUB_SNDHWM: i32 = 10_000;
+/// The send high-water mark of the native ROUTER, in messages per client:
+/// its messages are batches of up to 1 MiB, so this bounds what the server
+/// queues for a client that does not read (about 64 MiB) before that
+/// client's reads and subscriptions pause.
+pub(super) const NATIVE_SNDHWM: i32 = 64;
 
 /// The request and PUB sockets; a kind without endpoints has none.
 pub(super) struct Sockets {
@@ -54,6 +59,7 @@ impl Sockets {
             ctx,
             zmq::ROUTER,
             max,
+            None,
             &options.query_endpoints,
             &mut bound.query_endpoints,
         )?;
@@ -61,6 +67,7 @@ impl Sockets {
             ctx,
             zmq::PUB,
             max,
+            None,
             &options.streaming_endpoints,
             &mut bound.streaming_endpoints,
         )?;
@@ -68,6 +75,7 @@ impl Sockets {
             ctx,
             zmq::ROUTER,
             max,
+            None,
             &options.command_endpoints,
             &mut bound.command_endpoints,
         )?;
@@ -75,6 +83,7 @@ impl Sockets {
             ctx,
             zmq::PUB,
             max,
+            None,
             &options.publish_endpoints,
             &mut bound.publish_endpoints,
         )?;
@@ -82,6 +91,7 @@ impl Sockets {
             ctx,
             zmq::ROUTER,
             max,
+            Some(NATIVE_SNDHWM),
             &options.native_endpoints,
             &mut bound.native_endpoints,
         )?;
@@ -100,11 +110,14 @@ impl Sockets {
 }
 
 /// A socket of `kind` bound to each of `endpoints` (none when there are no
-/// endpoints); each endpoint as bound is pushed onto `bound`.
+/// endpoints), with a send high-water mark of `sndhwm` messages when given
+/// (ZeroMQ's default otherwise); each endpoint as bound is pushed onto
+/// `bound`.
 fn open(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
     max_message_size: usize,
+    sndhwm: Option<i32>,
     endpoints: &[String],
     bound: &mut Vec<String>,
 ) -> Result<Option<zmq::Socket>> {
@@ -113,6 +126,9 @@ fn open(
     }
     let s = ctx.socket(kind)?;
     configure(&s, kind, max_message_size)?;
+    if let Some(hwm) = sndhwm {
+        s.set_sndhwm(hwm)?;
+    }
     for ep in endpoints {
         s.bind(ep).map_err(|e| Error::Bind {
             endpoint: ep.clone(),
@@ -283,6 +299,27 @@ mod tests {
         for (i, p) in PROTOCOLS.into_iter().enumerate() {
             assert_eq!(index(p), i);
         }
+        assert!(s.request(index(Protocol::Native)).is_none());
+        assert!(bound.native_endpoints.is_empty());
+
+        let native = ServerOptions {
+            native_endpoints: local(),
+            ..v2_only()
+        };
+        let (s, bound) = Sockets::bind(&ctx, &native).unwrap();
+        let router = s.request(index(Protocol::Native)).unwrap();
+        assert_eq!(router.get_socket_type().unwrap(), zmq::ROUTER);
+        assert_eq!(router.get_sndhwm().unwrap(), NATIVE_SNDHWM);
+        assert_eq!(router.get_maxmsgsize().unwrap(), 64 << 20);
+        assert!(!bound.native_endpoints[0].ends_with('*'));
+        assert_eq!(
+            s.request(index(Protocol::V2))
+                .unwrap()
+                .get_sndhwm()
+                .unwrap(),
+            1000,
+            "v2 keeps ZeroMQ's default"
+        );
     }
 
     #[test]

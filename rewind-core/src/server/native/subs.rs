@@ -106,6 +106,8 @@ pub(in crate::server) struct Subscriptions {
     /// Clients whose pipe filled up since the event loop last asked.
     newly_blocked: Vec<Vec<u8>>,
     next_tick: Instant,
+    /// Messages sent so far (to tell whether a retry moved any).
+    messages: u64,
 }
 
 fn frames(request_id: u64, reply: &Reply) -> Vec<Vec<u8>> {
@@ -119,6 +121,7 @@ fn flush<O: Outlet>(
     envelope: &[Vec<u8>],
     request_id: u64,
     now: Instant,
+    messages: &mut u64,
 ) -> Sent {
     let id = request_id.to_be_bytes();
     while let Some(p) = sub.pending.front_mut() {
@@ -135,6 +138,7 @@ fn flush<O: Outlet>(
         sub.sent += events;
         sub.last_sent = now;
         sub.pending.pop_front();
+        *messages += 1;
     }
     Sent::Yes
 }
@@ -165,7 +169,13 @@ impl Subscriptions {
             runnable: VecDeque::new(),
             newly_blocked: Vec::new(),
             next_tick: now + limits.heartbeat / 4,
+            messages: 0,
         }
+    }
+
+    /// Messages the subscriptions have sent so far.
+    pub fn messages_sent(&self) -> u64 {
+        self.messages
     }
 
     /// The number of live subscriptions.
@@ -389,7 +399,7 @@ impl Subscriptions {
             return Ok(());
         }
         loop {
-            match flush(sub, out, &peer.envelope, id, now) {
+            match flush(sub, out, &peer.envelope, id, now, &mut self.messages) {
                 Sent::Yes => {}
                 Sent::WouldBlock => {
                     peer.blocked = true;
@@ -402,7 +412,26 @@ impl Subscriptions {
                     return Ok(());
                 }
             }
-            if sub.live || sub.credit == 0 {
+            if sub.live {
+                return Ok(());
+            }
+            if sub.credit == 0 {
+                // CAUGHT_UP is not an event: it goes without credit.
+                if !sub.caught_up
+                    && sub.batcher.held() == 0
+                    && sub.cursor >= store.next_position()?
+                {
+                    sub.caught_up = true;
+                    sub.live = true;
+                    let m = frames(
+                        id,
+                        &Reply::CaughtUp {
+                            next_position: sub.cursor,
+                        },
+                    );
+                    sub.pending.push_back(Pending::Frames(m));
+                    continue;
+                }
                 return Ok(());
             }
             if budget == 0 {
@@ -483,7 +512,7 @@ impl Subscriptions {
                         sub.cursor = e.position + 1;
                         if sub.filter.matches(&e) && !offer(sub, &e) {
                             // A complete batch: send it before going on.
-                            match flush(sub, out, &peer.envelope, id, now) {
+                            match flush(sub, out, &peer.envelope, id, now, &mut self.messages) {
                                 Sent::Yes => {}
                                 _ => break 'feed,
                             }
@@ -497,7 +526,7 @@ impl Subscriptions {
                     // the store when it can go.
                     sub.live = false;
                 }
-                match flush(sub, out, &peer.envelope, id, now) {
+                match flush(sub, out, &peer.envelope, id, now, &mut self.messages) {
                     Sent::Yes => {
                         if !sub.live && sub.credit > 0 {
                             Self::queue(&mut self.runnable, routing_id, id, sub);
@@ -574,7 +603,10 @@ impl Subscriptions {
                     },
                 );
                 match out.send(&peer.envelope, &m) {
-                    Sent::Yes => sub.last_sent = now,
+                    Sent::Yes => {
+                        sub.last_sent = now;
+                        self.messages += 1;
+                    }
                     Sent::WouldBlock => {
                         peer.blocked = true;
                         self.newly_blocked.push(routing_id.clone());

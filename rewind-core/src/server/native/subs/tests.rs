@@ -173,6 +173,23 @@ fn no_credit_pauses_and_credit_resumes_with_nothing_lost() {
 }
 
 #[test]
+fn caught_up_needs_no_credit() {
+    let mut f = Fixture::new(3);
+    f.subscribe(1, None, 0, LogFilter::all());
+    f.run();
+    let (positions, others) = split(f.sent());
+    assert!(positions.is_empty());
+    assert_eq!(others[1], Reply::CaughtUp { next_position: 3 });
+    f.append(2);
+    f.feed();
+    f.run();
+    assert!(f.sent().is_empty(), "no credit, no events");
+    f.subs.credit(PEER, 1, 5).unwrap();
+    f.run();
+    assert_eq!(split(f.sent()), (vec![3, 4], vec![]));
+}
+
+#[test]
 fn live_feeding_stops_at_the_credit_and_the_store_gives_the_rest() {
     let mut f = Fixture::new(0);
     f.subscribe(1, None, 2, LogFilter::all());
