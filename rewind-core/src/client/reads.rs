@@ -58,37 +58,25 @@ pub(crate) fn rest_of(request: &Request, progress: ReadProgress) -> Rest {
             Direction::Backward => last.checked_sub(1),
         }
     };
-    match request {
+    let (direction, limit, last) = match request {
         Request::ReadStream {
-            stream,
-            direction,
-            limit,
-            ..
-        } => match (left(*limit), from(*direction, version)) {
-            (Some(limit), Some(from)) => Rest::Ask(Request::ReadStream {
-                stream: stream.clone(),
-                direction: *direction,
-                from,
-                limit,
-            }),
-            _ => Rest::Done,
-        },
+            direction, limit, ..
+        } => (*direction, *limit, version),
         Request::ReadLog {
-            direction,
-            limit,
-            filter,
-            ..
-        } => match (left(*limit), from(*direction, position)) {
-            (Some(limit), Some(from)) => Rest::Ask(Request::ReadLog {
-                direction: *direction,
-                from,
-                limit,
-                filter: filter.clone(),
-            }),
-            _ => Rest::Done,
-        },
-        _ => Rest::Unchanged,
+            direction, limit, ..
+        } => (*direction, *limit, position),
+        _ => return Rest::Unchanged,
+    };
+    let (Some(left), Some(next)) = (left(limit), from(direction, last)) else {
+        return Rest::Done;
+    };
+    let mut rest = request.clone();
+    if let Request::ReadStream { from, limit, .. } | Request::ReadLog { from, limit, .. } =
+        &mut rest
+    {
+        (*from, *limit) = (next, left);
     }
+    Rest::Ask(rest)
 }
 
 #[cfg(test)]
