@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 pub mod embedded;
 pub mod machine;
 pub mod net;
+pub mod peers;
 pub mod report;
 pub mod streams;
 

@@ -1,0 +1,460 @@
+//! The peer benchmark: Rewind beside UmaDB on the same machine in one run.
+//! This module starts both servers as processes on loopback, each on a new
+//! data directory on disk for every repetition, runs the six figures with
+//! the two stores interleaved (the order alternating), stops the servers
+//! and reports medians and the median of the per-repetition ratios.
+//!
+//! The Rewind side is measured in this process ([`rewind`]); the UmaDB side
+//! by the `umadb-peer` harness (`rewind-bench/peers/umadb`, a project of its
+//! own), one process per measurement, timed inside it the same way.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::report::rate;
+use crate::{median, Result};
+
+pub mod rewind;
+
+/// Events per request in figure 3.
+pub const BATCH: usize = 1_000;
+/// Clients in figure 2.
+pub const CLIENTS: usize = 32;
+
+/// What to run, where, and how long.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    /// Repetitions; every repetition starts both servers on new stores.
+    pub reps: usize,
+    /// How long each timed append measurement runs (figures 1, 2, 6).
+    pub window: Duration,
+    /// Events appended by figure 3, then read by figures 4 and 5.
+    pub events: usize,
+    /// Bytes of data per event.
+    pub payload: usize,
+    /// Where the data directories go (a temporary directory under it).
+    pub dir: PathBuf,
+    /// The `rewind` server binary.
+    pub rewind_server: PathBuf,
+    /// The `umadb` server binary.
+    pub umadb_server: PathBuf,
+    /// The UmaDB-side harness binary (`umadb-peer`).
+    pub umadb_harness: PathBuf,
+}
+
+/// One figure: both stores' rates per repetition (`None` where a side
+/// cannot make the measurement).
+#[derive(Debug, Clone)]
+pub struct PeerFigure {
+    /// 1 to 6.
+    pub number: usize,
+    /// What is measured.
+    pub name: &'static str,
+    /// Rewind's rates, events/s.
+    pub rewind: Vec<Option<f64>>,
+    /// UmaDB's rates, events/s.
+    pub umadb: Vec<Option<f64>>,
+}
+
+impl PeerFigure {
+    fn values(xs: &[Option<f64>]) -> Vec<f64> {
+        xs.iter().flatten().copied().collect()
+    }
+
+    /// The median of Rewind's rates (NaN when it made none).
+    pub fn rewind_median(&self) -> f64 {
+        median(&Self::values(&self.rewind))
+    }
+
+    /// The median of UmaDB's rates (NaN when it made none).
+    pub fn umadb_median(&self) -> f64 {
+        median(&Self::values(&self.umadb))
+    }
+
+    /// The median of the per-repetition ratios Rewind / UmaDB.
+    pub fn ratio(&self) -> f64 {
+        let ratios: Vec<f64> = self
+            .rewind
+            .iter()
+            .zip(&self.umadb)
+            .filter_map(|(r, u)| Some((*r)? / (*u)?))
+            .collect();
+        median(&ratios)
+    }
+}
+
+/// The figures, in the order a repetition runs them: figure 3 loads the
+/// store that figures 4 and 5 read, so they see exactly `events` events.
+const ORDER: [usize; 6] = [3, 4, 5, 1, 2, 6];
+
+fn figure_name(n: usize) -> &'static str {
+    match n {
+        1 => "1 event per request, 1 client",
+        2 => "1 event per request, 32 clients",
+        3 => "1,000 events per request, 1 client",
+        4 => "reading every event",
+        5 => "subscription catching up from position 0",
+        _ => "conditional append (expected version), 1 client",
+    }
+}
+
+/// The UmaDB harness's name for figure `n`.
+fn umadb_figure(n: usize) -> &'static str {
+    match n {
+        1 => "append-1",
+        2 => "append-32",
+        3 => "append-batch",
+        4 => "read",
+        5 => "subscribe",
+        _ => "conditional",
+    }
+}
+
+/// A server process with its output in a log file; stopped with SIGTERM.
+struct ServerProcess {
+    name: &'static str,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `cmd` with its output going to `log`, and waits until the log
+    /// has a line containing `ready`.
+    fn start(name: &'static str, mut cmd: Command, log: &Path, ready: &str) -> Result<Self> {
+        let out = File::create(log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .map_err(|e| format!("starting {name} ({:?}): {e}", cmd.get_program()))?;
+        let mut p = ServerProcess {
+            name,
+            child: Some(child),
+            log: log.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = p.log_text();
+            if text.contains(ready) {
+                return Ok(p);
+            }
+            if let Some(c) = p.child.as_mut() {
+                if let Some(status) = c.try_wait()? {
+                    p.child = None;
+                    return Err(
+                        format!("{name} exited ({status}) before it was ready:\n{text}").into(),
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} was not ready after 30 s:\n{text}").into());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// SIGTERM, then waits (up to 30 s, then kills); fails unless the
+    /// server exited successfully.
+    fn stop(mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let pid = libc::pid_t::try_from(child.id())?;
+        // SAFETY: signals our own child, which has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    return Err(format!(
+                        "{} stopped with {status}:\n{}",
+                        self.name,
+                        self.log_text()
+                    )
+                    .into());
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} did not stop within 30 s of SIGTERM", self.name).into());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A loopback port free at this moment.
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Both servers of one repetition.
+struct Servers {
+    rewind: ServerProcess,
+    rewind_ep: String,
+    umadb: ServerProcess,
+    umadb_url: String,
+}
+
+impl Servers {
+    fn start(s: &PeerSettings, dir: &Path) -> Result<Servers> {
+        std::fs::create_dir_all(dir)?;
+        let rewind_ep = format!("tcp://127.0.0.1:{}", free_port()?);
+        let mut cmd = Command::new(&s.rewind_server);
+        cmd.arg("--data-dir")
+            .arg(dir.join("rewind"))
+            .args(["--command-bind-endpoint", &rewind_ep])
+            .args(["--query-bind-endpoint", ""])
+            .args(["--streaming-bind-endpoint", ""])
+            .args(["--publish-bind-endpoint", ""]);
+        let rewind =
+            ServerProcess::start("rewind", cmd, &dir.join("rewind.log"), "rewind is ready")?;
+        let umadb_addr = format!("127.0.0.1:{}", free_port()?);
+        let mut cmd = Command::new(&s.umadb_server);
+        // The defaults otherwise: synchronous writer, every commit fsynced.
+        cmd.args(["--listen", &umadb_addr])
+            .arg("--db-path")
+            .arg(dir.join("umadb.db"));
+        let umadb = ServerProcess::start(
+            "umadb",
+            cmd,
+            &dir.join("umadb.log"),
+            "UmaDB is listening on",
+        )?;
+        Ok(Servers {
+            rewind,
+            rewind_ep,
+            umadb,
+            umadb_url: format!("http://{umadb_addr}"),
+        })
+    }
+
+    fn stop(self) -> Result<()> {
+        let r = self.rewind.stop();
+        let u = self.umadb.stop();
+        r.and(u)
+    }
+}
+
+fn to_rate((events, secs): (u64, f64)) -> f64 {
+    events as f64 / secs
+}
+
+/// Figure `n` on the Rewind side; `None` when Rewind cannot make it.
+fn measure_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<Option<f64>> {
+    let r = match n {
+        1 => Some(rewind::append_one_by_one(ep, 1, s.window, s.payload)?),
+        2 => Some(rewind::append_one_by_one(ep, CLIENTS, s.window, s.payload)?),
+        3 => Some(rewind::append_batches(ep, s.events, BATCH, s.payload)?),
+        4 => Some(rewind::read_all(ep, s.events)?),
+        5 => rewind::subscribe_all(ep, s.events)?,
+        _ => rewind::append_conditional(ep, s.window, s.payload)?,
+    };
+    Ok(r.map(to_rate))
+}
+
+/// Figure `n` on the UmaDB side, by one run of the harness.
+fn measure_umadb(n: usize, s: &PeerSettings, url: &str) -> Result<Option<f64>> {
+    let out = Command::new(&s.umadb_harness)
+        .args(["--url", url, "--figure", umadb_figure(n)])
+        .args(["--window", &s.window.as_secs_f64().to_string()])
+        .args(["--events", &s.events.to_string()])
+        .args(["--payload", &s.payload.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running {}: {e}", s.umadb_harness.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "the UmaDB harness failed on figure {n} ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(Some(to_rate(parse_result(&stdout)?)))
+}
+
+/// Reads `events=N seconds=S`.
+pub fn parse_result(line: &str) -> Result<(u64, f64)> {
+    let mut events = None;
+    let mut secs = None;
+    for word in line.split_whitespace() {
+        if let Some(v) = word.strip_prefix("events=") {
+            events = v.parse().ok();
+        } else if let Some(v) = word.strip_prefix("seconds=") {
+            secs = v.parse().ok();
+        }
+    }
+    match (events, secs) {
+        (Some(e), Some(s)) if s > 0.0 => Ok((e, s)),
+        _ => Err(format!("unexpected harness output {line:?}").into()),
+    }
+}
+
+/// Runs every figure `s.reps` times; `progress` hears one line per
+/// measurement.
+pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerFigure>> {
+    std::fs::create_dir_all(&s.dir)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("rewind-peers-")
+        .tempdir_in(&s.dir)?;
+    let mut figs: Vec<PeerFigure> = (1..=6)
+        .map(|number| PeerFigure {
+            number,
+            name: figure_name(number),
+            rewind: Vec::new(),
+            umadb: Vec::new(),
+        })
+        .collect();
+    for rep in 0..s.reps {
+        let dir = scratch.path().join(format!("rep-{rep}"));
+        let servers = Servers::start(s, &dir)?;
+        for (i, &n) in ORDER.iter().enumerate() {
+            let rewind_first = (rep + i) % 2 == 0;
+            let (mut r, mut u) = (None, None);
+            for turn in 0..2 {
+                if (turn == 0) == rewind_first {
+                    r = measure_rewind(n, s, &servers.rewind_ep)
+                        .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
+                } else {
+                    u = measure_umadb(n, s, &servers.umadb_url)?;
+                }
+            }
+            progress(&format!(
+                "rep {}/{}, figure {n}: Rewind {}, UmaDB {}",
+                rep + 1,
+                s.reps,
+                r.map_or("-".into(), rate),
+                u.map_or("-".into(), rate)
+            ));
+            figs[n - 1].rewind.push(r);
+            figs[n - 1].umadb.push(u);
+        }
+        servers.stop()?;
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(figs)
+}
+
+/// The markdown table: medians and the median per-repetition ratio.
+pub fn table(figs: &[PeerFigure]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| figure (events/s, medians) | Rewind | UmaDB | Rewind / UmaDB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    let show = |x: f64| {
+        if x.is_nan() {
+            "not measured".to_owned()
+        } else {
+            format!("{}/s", rate(x))
+        }
+    };
+    for f in figs {
+        let ratio = f.ratio();
+        let _ = writeln!(
+            out,
+            "| {}. {} | {} | {} | {} |",
+            f.number,
+            f.name,
+            show(f.rewind_median()),
+            show(f.umadb_median()),
+            if ratio.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{ratio:.2}")
+            }
+        );
+    }
+    out
+}
+
+/// Every sample, for the record.
+pub fn samples(figs: &[PeerFigure]) -> String {
+    let mut out = String::new();
+    let list = |xs: &[Option<f64>]| {
+        xs.iter()
+            .map(|x| x.map_or("-".into(), rate))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for f in figs {
+        let _ = writeln!(
+            out,
+            "figure {}: Rewind {} | UmaDB {}",
+            f.number,
+            list(&f.rewind),
+            list(&f.umadb)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_harness_line_is_read_and_bad_lines_are_refused() {
+        assert_eq!(
+            parse_result("events=2000 seconds=0.5\n").unwrap(),
+            (2000, 0.5)
+        );
+        assert!(parse_result("events=2000").is_err());
+        assert!(parse_result("events=2000 seconds=0").is_err());
+        assert!(parse_result("umadb-peer: read: connection refused").is_err());
+    }
+
+    #[test]
+    fn ratios_use_only_repetitions_that_both_sides_measured() {
+        let f = PeerFigure {
+            number: 2,
+            name: figure_name(2),
+            rewind: vec![Some(300.0), Some(100.0), None],
+            umadb: vec![Some(100.0), Some(100.0), Some(50.0)],
+        };
+        assert_eq!(f.rewind_median(), 200.0);
+        assert_eq!(f.umadb_median(), 100.0);
+        assert_eq!(f.ratio(), 2.0);
+        let none = PeerFigure {
+            number: 5,
+            name: figure_name(5),
+            rewind: vec![None],
+            umadb: vec![Some(10.0)],
+        };
+        let t = table(&[f, none]);
+        assert!(
+            t.contains("| 2. 1 event per request, 32 clients | 200/s | 100/s | 2.00 |"),
+            "{t}"
+        );
+        assert!(t.contains("| not measured | 10/s | - |"), "{t}");
+    }
+}
