@@ -10,15 +10,15 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::report::rate;
-use crate::{median, Result};
+use crate::{interleave, median, Result};
 
 pub mod rewind;
 
@@ -266,39 +266,113 @@ fn to_rate((events, secs): (u64, f64)) -> f64 {
     events as f64 / secs
 }
 
-/// Figure `n` on the Rewind side; `None` when Rewind cannot make it.
-fn measure_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<Option<f64>> {
+/// The UmaDB harness in `--serve` mode: one process for a repetition, its
+/// clients connected from one command to the next.
+struct UmadbSession {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl UmadbSession {
+    fn start(s: &PeerSettings, url: &str) -> Result<UmadbSession> {
+        let mut child = Command::new(&s.umadb_harness)
+            .args(["--url", url, "--serve"])
+            .args(["--events", &s.events.to_string()])
+            .args(["--payload", &s.payload.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", s.umadb_harness.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or("no harness stdout")?;
+        Ok(UmadbSession {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    /// Runs `figure` (for `window`, when it is timed) and returns its
+    /// (events, seconds).
+    fn call(&mut self, figure: &str, window: Duration) -> Result<(u64, f64)> {
+        let stdin = self.stdin.as_mut().ok_or("the harness is closed")?;
+        writeln!(stdin, "{figure} {}", window.as_secs_f64())?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.is_empty() {
+            let status = self.child.wait()?;
+            return Err(format!("the UmaDB harness stopped ({status}) on {figure}").into());
+        }
+        parse_result(&line)
+    }
+
+    fn finish(mut self) -> Result<()> {
+        drop(self.stdin.take());
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("the UmaDB harness ended with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UmadbSession {
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One-shot figure `n` (3, 4 or 5) on the Rewind side; `None` when Rewind
+/// cannot make it.
+fn one_shot_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<Option<f64>> {
     let r = match n {
-        1 => Some(rewind::append_one_by_one(ep, 1, s.window, s.payload)?),
-        2 => Some(rewind::append_one_by_one(ep, CLIENTS, s.window, s.payload)?),
         3 => Some(rewind::append_batches(ep, s.events, BATCH, s.payload)?),
         4 => Some(rewind::read_all(ep, s.events)?),
-        5 => rewind::subscribe_all(ep, s.events)?,
-        _ => rewind::append_conditional(ep, s.window, s.payload)?,
+        _ => rewind::subscribe_all(ep, s.events)?,
     };
     Ok(r.map(to_rate))
 }
 
-/// Figure `n` on the UmaDB side, by one run of the harness.
-fn measure_umadb(n: usize, s: &PeerSettings, url: &str) -> Result<Option<f64>> {
-    let out = Command::new(&s.umadb_harness)
-        .args(["--url", url, "--figure", umadb_figure(n)])
-        .args(["--window", &s.window.as_secs_f64().to_string()])
-        .args(["--events", &s.events.to_string()])
-        .args(["--payload", &s.payload.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running {}: {e}", s.umadb_harness.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "the UmaDB harness failed on figure {n} ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
+/// Timed figure `n` (1, 2 or 6) on the Rewind side for `window`: the
+/// events appended, or `None` when Rewind cannot make it.
+fn timed_rewind(n: usize, r: &mut rewind::Session, window: Duration) -> Result<Option<usize>> {
+    match n {
+        1 => Ok(Some(r.append_one_by_one(1, window)?)),
+        2 => Ok(Some(r.append_one_by_one(CLIENTS, window)?)),
+        _ => r.append_conditional(window),
     }
-    Ok(Some(to_rate(parse_result(&stdout)?)))
+}
+
+/// Timed figure `n` on both sides, in alternating slices (see
+/// [`interleave`]) so that both see the same disk; (Rewind, UmaDB) rates.
+fn timed_both(
+    n: usize,
+    s: &PeerSettings,
+    r: &mut rewind::Session,
+    u: &mut UmadbSession,
+    rewind_first: bool,
+) -> Result<(Option<f64>, Option<f64>)> {
+    let figure = umadb_figure(n);
+    // Rewind cannot make the measurement: UmaDB alone.
+    if timed_rewind(n, r, Duration::from_millis(1))?.is_none() {
+        return Ok((None, Some(to_rate(u.call(figure, s.window)?))));
+    }
+    let mut rw = |d: Duration| -> Result<usize> {
+        timed_rewind(n, r, d)?.ok_or_else(|| "Rewind stopped measuring".into())
+    };
+    let mut um = |d: Duration| -> Result<usize> { Ok(usize::try_from(u.call(figure, d)?.0)?) };
+    let (rr, ur) = if rewind_first {
+        interleave(s.window, &mut rw, &mut um)?
+    } else {
+        let (ur, rr) = interleave(s.window, &mut um, &mut rw)?;
+        (rr, ur)
+    };
+    Ok((Some(rr), Some(ur)))
 }
 
 /// Reads `events=N seconds=S`.
@@ -336,17 +410,25 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
     for rep in 0..s.reps {
         let dir = scratch.path().join(format!("rep-{rep}"));
         let servers = Servers::start(s, &dir)?;
+        let mut umadb = UmadbSession::start(s, &servers.umadb_url)?;
+        let mut rewind = rewind::Session::new(&servers.rewind_ep, s.payload);
         for (i, &n) in ORDER.iter().enumerate() {
             let rewind_first = (rep + i) % 2 == 0;
-            let (mut r, mut u) = (None, None);
-            for turn in 0..2 {
-                if (turn == 0) == rewind_first {
-                    r = measure_rewind(n, s, &servers.rewind_ep)
-                        .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
-                } else {
-                    u = measure_umadb(n, s, &servers.umadb_url)?;
+            let (r, u) = if matches!(n, 1 | 2 | 6) {
+                timed_both(n, s, &mut rewind, &mut umadb, rewind_first)
+                    .map_err(|e| format!("figure {n}: {e}"))?
+            } else {
+                let (mut r, mut u) = (None, None);
+                for turn in 0..2 {
+                    if (turn == 0) == rewind_first {
+                        r = one_shot_rewind(n, s, &servers.rewind_ep)
+                            .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
+                    } else {
+                        u = Some(to_rate(umadb.call(umadb_figure(n), s.window)?));
+                    }
                 }
-            }
+                (r, u)
+            };
             progress(&format!(
                 "rep {}/{}, figure {n}: Rewind {}, UmaDB {}",
                 rep + 1,
@@ -357,6 +439,8 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
             figs[n - 1].rewind.push(r);
             figs[n - 1].umadb.push(u);
         }
+        drop(rewind);
+        umadb.finish()?;
         servers.stop()?;
         std::fs::remove_dir_all(&dir)?;
     }

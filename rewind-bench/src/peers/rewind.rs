@@ -9,7 +9,7 @@
 //! streamed `QUERY` of the stream that holds every event; the subscription
 //! and the conditional append are not measured (`None`).
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -63,47 +63,74 @@ fn expect_published(sock: &zmq::Socket, msg: &mut zmq::Message) -> Result<()> {
     Ok(())
 }
 
-/// `clients` clients, one thread and connection each, each appending one
-/// event per request to its own stream for `window`.
-pub fn append_one_by_one(
-    ep: &str,
-    clients: usize,
-    window: Duration,
-    payload_len: usize,
-) -> Result<(u64, f64)> {
-    let ctx = zmq::Context::new();
-    let barrier = Arc::new(Barrier::new(clients + 1));
-    let data = Arc::new(payload(payload_len));
-    let threads: Vec<_> = (0..clients)
-        .map(|c| {
-            let (ctx, barrier, data, ep) =
-                (ctx.clone(), barrier.clone(), data.clone(), ep.to_owned());
-            thread::spawn(move || -> Result<u64> {
-                let sock = dealer(&ctx, &ep, 1000)?;
-                let stream = format!("one-{c}");
-                let mut msg = zmq::Message::new();
-                // Connects and warms up.
-                send_publish(&sock, stream.as_bytes(), &data)?;
-                expect_published(&sock, &mut msg)?;
-                barrier.wait();
-                let deadline = Instant::now() + window;
-                let mut n = 0;
-                while Instant::now() < deadline {
-                    send_publish(&sock, stream.as_bytes(), &data)?;
-                    expect_published(&sock, &mut msg)?;
-                    n += 1;
-                }
-                Ok(n)
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    let mut total = 0;
-    for t in threads {
-        total += t.join().map_err(|_| "a client thread panicked")??;
+/// The connections of the timed figures, kept between the slices they
+/// run in.
+pub struct Session {
+    ctx: zmq::Context,
+    ep: String,
+    data: Vec<u8>,
+    /// The clients of the one-event figures, each with its own connection
+    /// and stream, warmed up by one append each.
+    appenders: Vec<(zmq::Socket, Vec<u8>)>,
+}
+
+impl Session {
+    /// A session on the server at `ep`, appending events of `payload_len`
+    /// bytes.
+    pub fn new(ep: &str, payload_len: usize) -> Session {
+        Session {
+            ctx: zmq::Context::new(),
+            ep: ep.to_owned(),
+            data: payload(payload_len),
+            appenders: Vec::new(),
+        }
     }
-    Ok((total, start.elapsed().as_secs_f64()))
+
+    /// `clients` clients, one thread and connection each, each appending
+    /// one event per request to its own stream for `window`; the events
+    /// appended.
+    pub fn append_one_by_one(&mut self, clients: usize, window: Duration) -> Result<usize> {
+        let mut msg = zmq::Message::new();
+        while self.appenders.len() < clients {
+            let sock = dealer(&self.ctx, &self.ep, 1000)?;
+            let stream = format!("one-{}", self.appenders.len()).into_bytes();
+            send_publish(&sock, &stream, &self.data)?; // connects and warms up
+            expect_published(&sock, &mut msg)?;
+            self.appenders.push((sock, stream));
+        }
+        let data = &self.data[..];
+        let barrier = Barrier::new(clients);
+        thread::scope(|scope| {
+            let threads: Vec<_> = self.appenders[..clients]
+                .iter_mut()
+                .map(|(sock, stream)| {
+                    let (stream, barrier) = (&stream[..], &barrier);
+                    scope.spawn(move || -> Result<usize> {
+                        let mut msg = zmq::Message::new();
+                        barrier.wait();
+                        let deadline = Instant::now() + window;
+                        let mut n = 0;
+                        while Instant::now() < deadline {
+                            send_publish(&*sock, stream, data)?;
+                            expect_published(&*sock, &mut msg)?;
+                            n += 1;
+                        }
+                        Ok(n)
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in threads {
+                total += t.join().map_err(|_| "a client thread panicked")??;
+            }
+            Ok(total)
+        })
+    }
+
+    /// Appends with an expected version: v2 has none.
+    pub fn append_conditional(&mut self, _window: Duration) -> Result<Option<usize>> {
+        Ok(None)
+    }
 }
 
 /// `events` events in rounds of `batch`: v2 has no multi-event append, so
@@ -176,14 +203,5 @@ pub fn read_all(ep: &str, events: usize) -> Result<(u64, f64)> {
 
 /// A subscription catching up from position 0: v2 has none.
 pub fn subscribe_all(_ep: &str, _events: usize) -> Result<Option<(u64, f64)>> {
-    Ok(None)
-}
-
-/// Appends with an expected version: v2 has none.
-pub fn append_conditional(
-    _ep: &str,
-    _window: Duration,
-    _payload_len: usize,
-) -> Result<Option<(u64, f64)>> {
     Ok(None)
 }
