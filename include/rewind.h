@@ -674,6 +674,12 @@ typedef uint32_t rewind_endpoint_kind;
  */
 #define REWIND_ENDPOINT_METRICS 4
 
+/**
+ * The native protocol endpoints (clients connect DEALER sockets; see
+ * `docs/native-protocol.md`).
+ */
+#define REWIND_ENDPOINT_NATIVE 5
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1598,6 +1604,23 @@ rewind_status rewind_server_options_set_command_endpoints(struct rewind_server_o
  */
 rewind_status rewind_server_options_set_publish_endpoints(struct rewind_server_options *options,
                                                           const char *endpoints);
+
+/**
+ * Sets the native protocol endpoints (a ROUTER socket; clients connect
+ * DEALER sockets and speak `docs/native-protocol.md`), as
+ * `rewind_server_options_set_query_endpoints` does for query endpoints;
+ * `""` disables them. New options have none (the embedded default
+ * configuration of the binary binds `tcp://127.0.0.1:9004`).
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; `endpoints` is NULL or NUL-terminated.
+ */
+rewind_status rewind_server_options_set_native_endpoints(struct rewind_server_options *options,
+                                                         const char *endpoints);
 
 /**
  * Sets the number of ZeroMQ I/O threads (`zmq-nthreads`; default 1).

@@ -286,6 +286,24 @@ pub trait Backend: Send + Sync + 'static {
     /// ever stored).
     fn next_position(&self) -> Result<u64>;
 
+    /// Visits up to `limit` streams whose names sort after `after`
+    /// (byte-wise; empty: from the first), in name order, each with its last
+    /// event; `visit` returns `false` to stop.
+    ///
+    /// The default refuses with [`Error::InvalidArgument`]: a backend that
+    /// cannot list its streams (a foreign store) need not.
+    fn list_streams(
+        &self,
+        after: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], StreamHead) -> bool,
+    ) -> Result<()> {
+        let _ = (after, limit, visit);
+        Err(Error::InvalidArgument(
+            "this store cannot list its streams".into(),
+        ))
+    }
+
     /// How much room the store takes, when the backend can tell (the
     /// metrics endpoint shows it).
     fn storage_use(&self) -> Result<Option<crate::metrics::StorageUse>> {

@@ -14,7 +14,9 @@
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
 //! | [`filter`]  | [`LogFilter`]: log reads filtered by stream-name prefix and event type |
 //! | [`subscription`] | [`Subscription`]: the log's history, then live events as they commit |
-//! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
+//! | [`event_store`] | [`EventStore`]: what the embedded store and a server's client both do |
+//! | [`client`]  | [`Client`]: a server's store through the native protocol, with `Store`'s methods |
+//! | [`protocol`]| parsing requests and encoding replies of the v1 and v2 wire protocols; [`protocol::native`], the native protocol's codec |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
 //! | [`service`] | the one start-up path: configuration → store → server → ready line |
@@ -39,8 +41,10 @@
 
 pub mod admin;
 pub mod backend;
+pub mod client;
 pub mod config;
 mod error;
+pub mod event_store;
 pub mod filter;
 pub mod lmdb;
 pub mod memory;
@@ -53,7 +57,9 @@ pub mod store;
 pub mod subscription;
 
 pub use backend::Backend;
+pub use client::{Client, ClientOptions, RemoteSubscription};
 pub use error::{Error, ErrorCategory, Printable, Result};
+pub use event_store::{EventStore, EventSubscription, StoreInfo, SubscriptionStop};
 pub use filter::LogFilter;
 pub use model::{
     Appended, Event, EventRef, ExpectedVersion, NewEvent, StreamAppend, StreamHead, MAX_NAME_LEN,

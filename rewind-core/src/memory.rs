@@ -176,6 +176,25 @@ impl Backend for MemoryBackend {
         Ok(self.read().head(stream))
     }
 
+    fn list_streams(
+        &self,
+        after: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], StreamHead) -> bool,
+    ) -> Result<()> {
+        let st = self.read();
+        let mut names: Vec<&Vec<u8>> = st.streams.keys().filter(|n| n.as_slice() > after).collect();
+        names.sort_unstable();
+        for name in names.into_iter().take(limit) {
+            if let Some(head) = st.head(name) {
+                if !visit(name, head) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn next_position(&self) -> Result<u64> {
         Ok(self.read().log.len() as u64)
     }

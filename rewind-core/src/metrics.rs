@@ -94,8 +94,8 @@ pub struct Metrics {
     pub commit_batch: Histogram,
     /// Seconds from the start of a commit to its durable end.
     pub commit_seconds: Histogram,
-    /// Requests the server received, by protocol: v1, v2.
-    pub requests: [AtomicU64; 2],
+    /// Requests the server received, by protocol: v1, v2, native.
+    pub requests: [AtomicU64; 3],
     /// Clients connected to the query and command endpoints.
     pub clients: AtomicI64,
     /// Subscribers connected to the streaming and publish endpoints.
@@ -114,7 +114,7 @@ impl Default for Metrics {
             reads: AtomicU64::new(0),
             commit_batch: Histogram::new(BATCH_BOUNDS),
             commit_seconds: Histogram::new(LATENCY_BOUNDS),
-            requests: [AtomicU64::new(0), AtomicU64::new(0)],
+            requests: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             clients: AtomicI64::new(0),
             subscribers: AtomicI64::new(0),
             pending_replies: AtomicI64::new(0),
@@ -183,7 +183,7 @@ impl Metrics {
             "# HELP rewind_requests_total Requests received, by wire protocol."
         );
         let _ = writeln!(o, "# TYPE rewind_requests_total counter");
-        for (i, p) in ["v1", "v2"].iter().enumerate() {
+        for (i, p) in ["v1", "v2", "native"].iter().enumerate() {
             let _ = writeln!(
                 o,
                 "rewind_requests_total{{protocol=\"{p}\"}} {}",

@@ -163,6 +163,7 @@ mod tests {
         c.server.streaming_endpoints = vec![];
         c.server.command_endpoints = vec!["tcp://127.0.0.1:*".into()];
         c.server.publish_endpoints = vec![];
+        c.server.native_endpoints = vec!["tcp://127.0.0.1:*".into()];
         c
     }
 
@@ -174,6 +175,7 @@ mod tests {
             "rewind is ready: serving an in-memory store on v1 query tcp://127.0.0.1:"
         ));
         assert!(!line.contains('*'), "{line}");
+        assert!(line.contains("; native tcp://127.0.0.1:"), "{line}");
         service.stop();
         assert_eq!(service.join().unwrap(), ExitReason::Stopped);
     }
@@ -209,6 +211,7 @@ mod tests {
         c.store = StoreConfig::Lmdb(crate::lmdb::LmdbOptions::new(&path));
         c.server.query_endpoints.clear();
         c.server.command_endpoints.clear();
+        c.server.native_endpoints.clear();
         assert!(matches!(Service::start(&c), Err(Error::Config(_))));
         assert!(!path.exists());
     }

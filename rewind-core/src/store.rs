@@ -566,6 +566,37 @@ impl Store {
         self.inner.backend.stream_head(stream)
     }
 
+    /// Visits up to `limit` streams whose names sort after `after`
+    /// (byte-wise; empty: from the first), in name order, each with its
+    /// last event; `visit` returns `false` to stop.
+    ///
+    /// Errors: [`Error::InvalidArgument`] from a backend that cannot list
+    /// its streams (a foreign one may not).
+    ///
+    /// ```
+    /// use rewind_core::{ExpectedVersion, NewEvent, Store};
+    ///
+    /// let store = Store::in_memory();
+    /// for s in ["b", "a", "c"] {
+    ///     store.append(s.as_bytes(), vec![NewEvent::new("x")], ExpectedVersion::Any).unwrap();
+    /// }
+    /// let mut names = Vec::new();
+    /// store.list_streams(b"a", 10, |name, _head| {
+    ///     names.push(name.to_vec());
+    ///     true
+    /// }).unwrap();
+    /// assert_eq!(names, [b"b".to_vec(), b"c".to_vec()]);
+    /// ```
+    pub fn list_streams(
+        &self,
+        after: &[u8],
+        limit: usize,
+        mut visit: impl FnMut(&[u8], StreamHead) -> bool,
+    ) -> Result<()> {
+        self.count_read();
+        self.inner.backend.list_streams(after, limit, &mut visit)
+    }
+
     /// The position the next event will get: the number of events stored.
     pub fn next_position(&self) -> Result<u64> {
         self.inner.backend.next_position()

@@ -38,7 +38,7 @@ pub struct rewind_server {
     stop: StopHandle,
     /// The endpoints as bound, one comma-separated list per
     /// `REWIND_ENDPOINT_` kind, in the order of their numbers.
-    endpoints: [CString; 5],
+    endpoints: [CString; 6],
     /// The running server, until a wait has seen it stop and joined it.
     running: RwLock<Option<Service>>,
     /// How the server ended, once it has.
@@ -72,6 +72,9 @@ pub const REWIND_ENDPOINT_PUBLISH: rewind_endpoint_kind = 3;
 /// The metrics endpoint, as `HOST:PORT` (HTTP, `GET /metrics`); `""` when
 /// the server serves no metrics.
 pub const REWIND_ENDPOINT_METRICS: rewind_endpoint_kind = 4;
+/// The native protocol endpoints (clients connect DEALER sockets; see
+/// `docs/native-protocol.md`).
+pub const REWIND_ENDPOINT_NATIVE: rewind_endpoint_kind = 5;
 
 unsafe fn options_mut<'a>(options: *mut rewind_server_options) -> FfiResult<&'a mut ServerOptions> {
     options
@@ -210,6 +213,26 @@ pub unsafe extern "C" fn rewind_server_options_set_publish_endpoints(
     set_endpoints(options, endpoints, |o| &mut o.publish_endpoints)
 }
 
+/// Sets the native protocol endpoints (a ROUTER socket; clients connect
+/// DEALER sockets and speak `docs/native-protocol.md`), as
+/// `rewind_server_options_set_query_endpoints` does for query endpoints;
+/// `""` disables them. New options have none (the embedded default
+/// configuration of the binary binds `tcp://127.0.0.1:9004`).
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+///
+/// Not synchronized: no other thread may use `options` during the call.
+///
+/// # Safety
+/// `options` is NULL or live; `endpoints` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_options_set_native_endpoints(
+    options: *mut rewind_server_options,
+    endpoints: *const c_char,
+) -> rewind_status {
+    set_endpoints(options, endpoints, |o| &mut o.native_endpoints)
+}
+
 /// Sets the number of ZeroMQ I/O threads (`zmq-nthreads`; default 1).
 /// A value below 1 makes the server's start fail with INVALID_ARGUMENT.
 /// Does not block.
@@ -340,6 +363,7 @@ fn boxed(server: Service) -> Box<rewind_server> {
         list(&bound.command_endpoints),
         list(&bound.publish_endpoints),
         list(bound.metrics_address.as_slice()),
+        list(&bound.native_endpoints),
     ];
     Box::new(rewind_server {
         stop: server.stop_handle(),

@@ -157,6 +157,8 @@ def test_no_config_file_serves_lmdb_with_overrides(
             endpoints.command,
             "--publish-bind-endpoint",
             "",
+            "--native-bind-endpoint",
+            "",
             "--map-size-limit",
             "64M",
         ],
@@ -184,7 +186,7 @@ def test_data_dir_and_in_memory(tmp_path: Path, ctx: zmq.Context, endpoints: End
         proc = start(
             extra + ["--exit-codeword", "Q", "--query-bind-endpoint", endpoints.query,
                      "--streaming-bind-endpoint", "", "--command-bind-endpoint", "",
-                     "--publish-bind-endpoint", ""],
+                     "--publish-bind-endpoint", "", "--native-bind-endpoint", ""],
             cwd=tmp_path,
         )
         assert expect in wait_ready(proc)

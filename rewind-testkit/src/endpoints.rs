@@ -1,5 +1,5 @@
-//! Loopback ports for servers under test, and the four endpoints of one
-//! server.
+//! Loopback ports for servers under test, and the endpoints of one server
+//! (v1, v2 and native).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -28,7 +28,7 @@ pub fn tcp(port: u16) -> String {
     format!("tcp://127.0.0.1:{port}")
 }
 
-/// The four endpoints of one server.
+/// The endpoints of one server.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     /// v1 REQ/REP endpoint.
@@ -39,16 +39,19 @@ pub struct Endpoints {
     pub command: String,
     /// v2 PUB endpoint.
     pub publish: String,
+    /// Native protocol ROUTER endpoint.
+    pub native: String,
 }
 
 impl Endpoints {
-    /// Four fresh loopback endpoints.
+    /// Fresh loopback endpoints.
     pub fn fresh() -> Endpoints {
         Endpoints {
             query: tcp(free_port()),
             streaming: tcp(free_port()),
             command: tcp(free_port()),
             publish: tcp(free_port()),
+            native: tcp(free_port()),
         }
     }
 
@@ -59,6 +62,7 @@ impl Endpoints {
             ("--streaming-bind-endpoint", &self.streaming),
             ("--command-bind-endpoint", &self.command),
             ("--publish-bind-endpoint", &self.publish),
+            ("--native-bind-endpoint", &self.native),
         ]
         .iter()
         .flat_map(|(f, v)| [OsString::from(f), OsString::from(v)])

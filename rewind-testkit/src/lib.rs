@@ -5,13 +5,14 @@
 //! |----------------|------|
 //! | [`model`]      | a naive reference model of the store, the operations run against both, their decoding from fuzzer bytes |
 //! | [`protocol`]   | a reference parser of both wire protocols' requests, and the check against `rewind_core::protocol` |
-//! | [`endpoints`]  | free loopback ports and a server's four endpoints |
+//! | [`endpoints`]  | free loopback ports and a server's endpoints |
 //! | [`spawn`]      | which binary to run and how: [`Spawn`], [`ServerSpec`], [`Finished`] |
 //! | [`process`]    | a running `rewind` process ([`Rewind`]): its output, signals, exit |
 //! | [`procfs`]     | what `/proc` tells about a running server: memory, file descriptors |
 //! | [`client`]     | ZeroMQ sockets with timeouts, SUB clients, receiving within a deadline |
 //! | [`req`]        | the v1 REQ client ([`Req`]) |
 //! | [`dealer`]     | the v2 DEALER client ([`Dealer`]) |
+//! | [`native`]     | the native protocol client ([`Native`]) |
 //! | [`frames`]     | rendering and checking reply frames, test data |
 //! | [`env`](mod@env) | sizes of long runs and random seeds from the environment |
 //! | [`files`]      | temporary directories, files, read-only stores |
@@ -34,6 +35,7 @@ pub mod env;
 pub mod files;
 pub mod frames;
 pub mod model;
+pub mod native;
 pub mod process;
 pub mod procfs;
 pub mod protocol;
@@ -42,6 +44,7 @@ pub mod spawn;
 pub mod turns;
 
 pub use dealer::Dealer;
+pub use native::Native;
 pub use process::Rewind;
 pub use req::Req;
 pub use spawn::{Binary, Finished, ServerSpec, Spawn};
@@ -54,6 +57,7 @@ pub mod prelude {
     pub use crate::env::*;
     pub use crate::files::*;
     pub use crate::frames::*;
+    pub use crate::native::*;
     pub use crate::process::*;
     pub use crate::procfs::*;
     pub use crate::req::*;

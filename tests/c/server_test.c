@@ -423,9 +423,11 @@ static void test_a_server_reports_the_endpoints_it_bound(void) {
   /* Errors write nothing. */
   CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_METRICS, &out));
   CHECK(out != NULL && strcmp(out, "") == 0); /* no metrics unless asked */
+  CHECK_OK(rewind_server_endpoints(server, REWIND_ENDPOINT_NATIVE, &out));
+  CHECK(out != NULL && strcmp(out, "") == 0); /* no native endpoint unless asked */
   out = sentinel;
-  CHECK_STATUS(rewind_server_endpoints(server, 5, &out), REWIND_STATUS_INVALID_ARGUMENT);
-  CHECK(strstr(rewind_last_error_message(), "endpoint kind 5") != NULL);
+  CHECK_STATUS(rewind_server_endpoints(server, 6, &out), REWIND_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rewind_last_error_message(), "endpoint kind 6") != NULL);
   CHECK_STATUS(rewind_server_endpoints(NULL, REWIND_ENDPOINT_QUERY, &out),
                REWIND_STATUS_NULL_PARAMETER);
   CHECK_STATUS(rewind_server_endpoints(server, REWIND_ENDPOINT_QUERY, NULL),
@@ -519,7 +521,7 @@ static void test_start_errors(void) {
   CHECK_OK(rewind_server_options_set_query_endpoints(o, ""));
   CHECK_OK(rewind_server_options_set_command_endpoints(o, ""));
   CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
-  CHECK(strstr(rewind_last_error_message(), "query or command endpoint") != NULL);
+  CHECK(strstr(rewind_last_error_message(), "query, command or native endpoint") != NULL);
   rewind_server_options_free(o);
 
   CHECK_OK(rewind_server_options_new(&o));

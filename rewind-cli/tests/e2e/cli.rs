@@ -494,16 +494,17 @@ fn exit_codeword_on_the_v2_command_endpoint_replies_quit_and_exits_0() {
 
 #[test]
 fn no_arguments_serves_the_embedded_default_from_rewind_data_in_the_current_directory() {
-    // The four default ports are shared with anything else on this machine
+    // The default ports are shared with anything else on this machine
     // (another run of this suite, a developer's server): wait up to 30 s for
     // them, then fail with a clear message rather than skip.
-    let defaults = [9090u16, 9091, 9002, 9003];
+    let defaults = [9090u16, 9091, 9002, 9003, 9004];
     let dir = tempfile::tempdir().unwrap();
     let e = Endpoints {
         query: tcp(9090),
         streaming: tcp(9091),
         command: tcp(9002),
         publish: tcp(9003),
+        native: tcp(9004),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let server = loop {
@@ -524,13 +525,13 @@ fn no_arguments_serves_the_embedded_default_from_rewind_data_in_the_current_dire
         if Instant::now() >= deadline {
             panic!(
                 "cannot test the embedded default: {why} for 30 s; stop whatever \
-                 listens on 127.0.0.1:9090/9091/9002/9003 and run again"
+                 listens on 127.0.0.1:9090/9091/9002/9003/9004 and run again"
             );
         }
         thread::sleep(Duration::from_millis(200));
     };
     let log = server.output();
-    for ep in [&e.query, &e.streaming, &e.command, &e.publish] {
+    for ep in [&e.query, &e.streaming, &e.command, &e.publish, &e.native] {
         assert!(
             log.contains(ep.as_str()),
             "the start-up log names {ep}:\n{log}"

@@ -5,17 +5,21 @@
 //! | module  | tests |
 //! |---------|-------|
 //! | `cli`   | command line, INI files, start-up errors, signals, restarts, the exit codeword, the embedded default |
+//! | `client` | the Rust client: one suite on an embedded store and on a served one; retries, restarts, subscriptions |
 //! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
 //! | `metrics` | the Prometheus endpoint: off by default; its figures follow what clients do |
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
 //! | `v1`    | wire protocol v1 (REQ/REP query endpoint, PUB streaming endpoint) |
 //! | `v2`    | wire protocol v2 (ROUTER command endpoint, PUB publish endpoint) |
+//! | `native` | the native protocol (ROUTER native endpoint): every command and error, reads, subscriptions |
 //!
 //! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
 
 mod cli;
+mod client;
 mod data;
 mod metrics;
+mod native;
 mod store;
 mod v1;
 mod v2;

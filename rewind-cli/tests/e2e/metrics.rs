@@ -11,7 +11,7 @@ use rewind_testkit::prelude::*;
 use crate::rewind;
 
 /// The address the ready line names for the metrics.
-fn metrics_address(server: &Rewind) -> String {
+pub(crate) fn metrics_address(server: &Rewind) -> String {
     let out = server.output();
     let start = out
         .find("metrics http://")
@@ -21,7 +21,7 @@ fn metrics_address(server: &Rewind) -> String {
     rest[..rest.find("/metrics").expect("a /metrics path")].to_string()
 }
 
-fn scrape(address: &str) -> String {
+pub(crate) fn scrape(address: &str) -> String {
     let mut c = TcpStream::connect(address).expect("connect to the metrics endpoint");
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     c.write_all(b"GET /metrics HTTP/1.1\r\nHost: rewind\r\n\r\n")
@@ -33,7 +33,7 @@ fn scrape(address: &str) -> String {
 }
 
 /// The value of one sample (`name` with its labels, exactly as exposed).
-fn sample(text: &str, name: &str) -> f64 {
+pub(crate) fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))

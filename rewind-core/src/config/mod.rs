@@ -27,6 +27,7 @@ const GENERAL_KEYS: &[&str] = &[
     "streaming-bind-endpoint",
     "command-bind-endpoint",
     "publish-bind-endpoint",
+    "native-bind-endpoint",
     "zmq-nthreads",
     "storage-backend",
     "default-stream",
@@ -74,8 +75,8 @@ pub const EMBEDDED_STORE_SECTION: &str = "rewind-command-line-store";
 /// from these when given none; [`Config::embedded_default`] interprets them.
 pub fn embedded_default_sections() -> Vec<(String, Vec<(String, String)>)> {
     use crate::server::{
-        DEFAULT_COMMAND_ENDPOINT, DEFAULT_PUBLISH_ENDPOINT, DEFAULT_QUERY_ENDPOINT,
-        DEFAULT_STREAMING_ENDPOINT,
+        DEFAULT_COMMAND_ENDPOINT, DEFAULT_NATIVE_ENDPOINT, DEFAULT_PUBLISH_ENDPOINT,
+        DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
     };
     let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
     vec![
@@ -86,6 +87,7 @@ pub fn embedded_default_sections() -> Vec<(String, Vec<(String, String)>)> {
                 kv("streaming-bind-endpoint", DEFAULT_STREAMING_ENDPOINT),
                 kv("command-bind-endpoint", DEFAULT_COMMAND_ENDPOINT),
                 kv("publish-bind-endpoint", DEFAULT_PUBLISH_ENDPOINT),
+                kv("native-bind-endpoint", DEFAULT_NATIVE_ENDPOINT),
                 kv("storage-backend", EMBEDDED_STORE_SECTION),
             ],
         ),
@@ -175,7 +177,8 @@ impl Config {
         }
         let query = ini.get(g, "query-bind-endpoint");
         let command = ini.get(g, "command-bind-endpoint");
-        if query.is_none() && command.is_none() {
+        let native = ini.get(g, "native-bind-endpoint");
+        if query.is_none() && command.is_none() && native.is_none() {
             return Err(Error::Config(format!(
                 "Missing (query) bind endpoint in option file: {g}:query-bind-endpoint"
             )));
@@ -196,9 +199,13 @@ impl Config {
             ),
             command_endpoints: split_endpoints(command.unwrap_or("")),
             publish_endpoints: split_endpoints(ini.get(g, "publish-bind-endpoint").unwrap_or("")),
+            native_endpoints: split_endpoints(native.unwrap_or("")),
             ..ServerOptions::default()
         };
-        if server.query_endpoints.is_empty() && server.command_endpoints.is_empty() {
+        if server.query_endpoints.is_empty()
+            && server.command_endpoints.is_empty()
+            && server.native_endpoints.is_empty()
+        {
             return Err(Error::Config(format!(
                 "Missing (query) bind endpoint in option file: {g}:query-bind-endpoint"
             )));
@@ -350,6 +357,22 @@ path=/srv/rewind/db.sqlite
         assert!(
             matches!(err("[general]\nquery-bind-endpoint=tcp://x:1\nstorage-backend=s\n[s]\nclass=LMDBEventStore\n"), Error::Config(m) if m.contains("path"))
         );
+        let native_only = Config::from_ini(
+            &Ini::parse("[general]\nnative-bind-endpoint=tcp://x:1, tcp://x:2\n").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            native_only.server.native_endpoints,
+            vec!["tcp://x:1", "tcp://x:2"]
+        );
+        assert!(native_only.server.query_endpoints.is_empty());
+        let v1_only =
+            Config::from_ini(&Ini::parse("[general]\nquery-bind-endpoint=tcp://x:1\n").unwrap())
+                .unwrap();
+        assert!(
+            v1_only.server.native_endpoints.is_empty(),
+            "a file without the option binds no native endpoint"
+        );
         assert!(matches!(
             err("[general]\nquery-bind-endpoint=tcp://x:1\nzmq-nthreads=three\n"),
             Error::InvalidArgument(_)
@@ -362,7 +385,13 @@ path=/srv/rewind/db.sqlite
     #[test]
     fn the_embedded_default_serves_lmdb_on_the_default_endpoints() {
         let c = Config::embedded_default();
-        assert_eq!(c.server, ServerOptions::default());
+        assert_eq!(
+            c.server,
+            ServerOptions {
+                native_endpoints: vec![crate::server::DEFAULT_NATIVE_ENDPOINT.into()],
+                ..ServerOptions::default()
+            }
+        );
         assert_eq!(
             c.store,
             StoreConfig::Lmdb(LmdbOptions::new(DEFAULT_DATA_DIR))

@@ -61,6 +61,11 @@ pub const FLAGS: &[Flag] = &[
         help: "v2 publish endpoint(s), comma-separated (PUB: stream, id, data).",
     },
     Flag {
+        name: "native-bind-endpoint",
+        value_name: Some("EP"),
+        help: "Native protocol endpoint(s), comma-separated (DEALER clients; docs/native-protocol.md).",
+    },
+    Flag {
         name: "zmq-nthreads",
         value_name: Some("N"),
         help: "ZeroMQ I/O threads.",
@@ -142,7 +147,8 @@ impl Overrides {
     /// Errors: [`Error::InvalidArgument`] for a value of the wrong type (a
     /// non-integer `--zmq-nthreads`, a bad size); [`Error::Config`] for
     /// `--data-dir` with `--in-memory`, `--map-size-limit` for a store that
-    /// is not LMDB, and options that leave no query or command endpoint.
+    /// is not LMDB, and options that leave no query, command or native
+    /// endpoint.
     pub fn apply(&self, config: &mut Config) -> Result<()> {
         if self.has("data-dir") && self.has("in-memory") {
             return Err(Error::Config(
@@ -155,6 +161,7 @@ impl Overrides {
             ("streaming-bind-endpoint", &mut s.streaming_endpoints),
             ("command-bind-endpoint", &mut s.command_endpoints),
             ("publish-bind-endpoint", &mut s.publish_endpoints),
+            ("native-bind-endpoint", &mut s.native_endpoints),
         ] {
             if let Some(v) = self.value(name) {
                 *target = split_endpoints(v);
@@ -241,9 +248,21 @@ mod tests {
             c.server.command_endpoints,
             Config::embedded_default().server.command_endpoints
         );
+        assert_eq!(
+            c.server.native_endpoints,
+            vec![crate::server::DEFAULT_NATIVE_ENDPOINT]
+        );
+        let native = with(&[
+            ("query-bind-endpoint", Some("")),
+            ("command-bind-endpoint", Some("")),
+            ("native-bind-endpoint", Some("tcp://127.0.0.1:7")),
+        ])
+        .unwrap();
+        assert_eq!(native.server.native_endpoints, vec!["tcp://127.0.0.1:7"]);
         let err = with(&[
             ("query-bind-endpoint", Some("")),
             ("command-bind-endpoint", Some("")),
+            ("native-bind-endpoint", Some("")),
         ])
         .unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");

@@ -141,8 +141,20 @@ pub(super) fn streams(
     prefix: &[u8],
     visit: &mut dyn FnMut(&[u8], StreamHead) -> bool,
 ) -> Result<()> {
+    streams_after(env, prefix, None, visit)
+}
+
+/// Visits the streams whose names start with `prefix` and sort after
+/// `after` (byte-wise; `None`: from the first), in name order, with their
+/// heads; `visit` returns `false` to stop.
+pub(super) fn streams_after(
+    env: &Env,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    visit: &mut dyn FnMut(&[u8], StreamHead) -> bool,
+) -> Result<()> {
     let heads = env.dbs().heads;
-    let mut after: Option<Vec<u8>> = None;
+    let mut after: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
     loop {
         let page = env.with_read(|txn| {
             let mut cur = txn.open_ro_cursor(heads)?;

@@ -197,6 +197,23 @@ impl Backend for LmdbBackend {
         read::next_position(&self.env)
     }
 
+    fn list_streams(
+        &self,
+        after: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], StreamHead) -> bool,
+    ) -> Result<()> {
+        let mut left = limit;
+        if left == 0 {
+            return Ok(());
+        }
+        let after = (!after.is_empty()).then_some(after);
+        inspect::streams_after(&self.env, b"", after, &mut |name, head| {
+            left -= 1;
+            visit(name, head) && left > 0
+        })
+    }
+
     fn storage_use(&self) -> Result<Option<StorageUse>> {
         let s = self.stats()?;
         Ok(Some(StorageUse {

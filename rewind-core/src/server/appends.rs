@@ -1,4 +1,4 @@
-//! PUBLISH requests on their way to the store: each is handed to the
+//! PUBLISH requests (and native APPENDs) on their way to the store: each is handed to the
 //! group-commit writer with a completion that posts its outcome back to
 //! the server thread as a [`Note::Done`] for the peer's slot. The count in
 //! flight tells the graceful stop when every append has been answered.
@@ -7,7 +7,7 @@
 
 use super::peer::PeerKey;
 use super::wake::{Mailer, Note};
-use crate::{ExpectedVersion, NewEvent, Store};
+use crate::{ExpectedVersion, NewEvent, Store, StreamAppend};
 
 /// The server's PUBLISHes on their way to the store.
 pub(super) struct Appends {
@@ -47,6 +47,33 @@ impl Appends {
             &stream,
             vec![NewEvent::new(data)],
             ExpectedVersion::Any,
+            Box::new(move |result| {
+                mailer.post(Note::Done {
+                    peer,
+                    epoch,
+                    seq,
+                    result,
+                });
+            }),
+        );
+    }
+
+    /// Hands a native APPEND to the store (so that it shares the group
+    /// commit with every other append waiting); its outcome comes back as
+    /// a [`Note::Done`] for the peer's slot `seq`.
+    pub fn submit_native(
+        &mut self,
+        store: &Store,
+        key: &PeerKey,
+        epoch: u64,
+        seq: u64,
+        parts: Vec<StreamAppend>,
+    ) {
+        self.in_flight += 1;
+        let mailer = self.mailer.clone();
+        let peer = key.clone();
+        store.append_multi_async(
+            parts,
             Box::new(move |result| {
                 mailer.post(Note::Done {
                     peer,

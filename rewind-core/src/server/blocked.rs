@@ -19,7 +19,7 @@ pub(super) const BLOCKED_RETRY: Duration = Duration::from_millis(2);
 
 /// The peers waiting for their pipe to drain, per request socket.
 pub(super) struct BlockedPeers {
-    lists: [Vec<PeerKey>; 2],
+    lists: [Vec<PeerKey>; super::sockets::COUNT],
     /// Whether blocked peers wait for POLLOUT (else for the timer).
     pollout: bool,
     /// When blocked peers were last retried.
@@ -29,7 +29,7 @@ pub(super) struct BlockedPeers {
 impl BlockedPeers {
     pub fn new(now: Instant) -> BlockedPeers {
         BlockedPeers {
-            lists: [Vec::new(), Vec::new()],
+            lists: Default::default(),
             pollout: true,
             last_retry: now,
         }

@@ -1,10 +1,12 @@
 //! The server thread's loop: one poll over the wake socket and the request
 //! sockets, then the notes from other threads, the requests read, the
 //! retries of peers blocked at the high-water mark, and a turn for each
-//! peer with a stream left; at the end, the graceful shutdown.
+//! peer with a stream left and each native subscription with a turn due;
+//! at the end, the graceful shutdown.
 //!
 //! Owns [`Core`], all the state of the server thread. What a request or a
-//! completion does to a peer is in `dispatch`; sending is the pump's.
+//! completion does to a peer is in `dispatch` (`native` for the native
+//! protocol's requests); sending is the pump's.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,16 +15,20 @@ use std::time::Instant;
 
 use super::appends::Appends;
 use super::blocked::{poll_timeout, BlockedPeers};
+use super::native::subs::{Limits, Subscriptions};
 use super::options::ServerOptions;
 use super::peer::{PeerKey, Peers};
 use super::publish::publish_batch;
+use super::pump::STREAM_BUDGET;
 use super::sockets::{self, Sockets};
 use super::wake::{Mailbox, Note};
 use super::ExitReason;
+use crate::protocol::Protocol;
 use crate::store::{CommittedAppend, ListenerId};
 use crate::{Result, Store};
 
 mod dispatch;
+mod native;
 
 /// Messages read from one socket before others get their turn.
 const RECV_BUDGET: usize = 512;
@@ -45,13 +51,15 @@ pub(super) struct Core {
     exit: Option<ExitReason>,
     /// Messages sent to peers so far (to tell whether a retry moved any).
     sent: u64,
+    /// The native protocol's subscriptions.
+    subs: Subscriptions,
 }
 
-/// What the poll found, per request socket (v1, v2).
+/// What the poll found, per request socket (v1, v2, native).
 struct Readiness {
     woke: bool,
-    readable: [bool; 2],
-    writable: [bool; 2],
+    readable: [bool; sockets::COUNT],
+    writable: [bool; sockets::COUNT],
 }
 
 impl Core {
@@ -77,6 +85,7 @@ impl Core {
             blocked: BlockedPeers::new(Instant::now()),
             exit: None,
             sent: 0,
+            subs: Subscriptions::new(Limits::default(), Instant::now()),
         }
     }
 
@@ -96,6 +105,9 @@ impl Core {
         // Appends already submitted are committed and acknowledged by run();
         // late notes (none expected) are published or answered here.
         self.drain_notes();
+        if let Some(socket) = self.sockets.request(sockets::index(Protocol::Native)) {
+            self.subs.shutdown(socket);
+        }
         for key in self.peers.keys() {
             if let Some(p) = self.peers.get_mut(&key) {
                 p.abandon_work("the server is shutting down");
@@ -118,7 +130,7 @@ impl Core {
             self.mailbox.rearm();
         }
         self.drain_notes();
-        for i in 0..2 {
+        for i in 0..sockets::COUNT {
             if ready.readable[i] && accepting {
                 self.read_requests(i)?;
             }
@@ -127,6 +139,7 @@ impl Core {
             }
         }
         self.run_runnable();
+        self.run_subscriptions();
         self.store
             .metrics()
             .pending_replies
@@ -137,9 +150,9 @@ impl Core {
     /// Polls the wake socket and the request sockets; `None` when a signal
     /// interrupted the poll.
     fn wait(&self, accepting: bool, on_timer: bool) -> Result<Option<Readiness>> {
-        let mut items = Vec::with_capacity(3);
+        let mut items = Vec::with_capacity(1 + sockets::COUNT);
         items.push(self.mailbox.poll_item());
-        for i in 0..2 {
+        for i in 0..sockets::COUNT {
             if let Some(s) = self.sockets.request(i) {
                 let mut ev = zmq::PollEvents::empty();
                 if accepting {
@@ -152,7 +165,12 @@ impl Core {
             }
         }
         let retry_in = on_timer.then(|| self.blocked.retry_in(Instant::now()));
-        let timeout = poll_timeout(!self.runnable.is_empty(), retry_in, self.stopping());
+        let mut timeout = poll_timeout(!self.runnable.is_empty(), retry_in, self.stopping());
+        if let Some(limit) = self.subs.wait_limit(Instant::now()) {
+            // Rounded up, so that a tick due in 0.4 ms is not a busy loop.
+            let ms = limit.as_micros().div_ceil(1000) as i64;
+            timeout = if timeout < 0 { ms } else { timeout.min(ms) };
+        }
         match zmq::poll(&mut items, timeout) {
             Ok(_) => {}
             // A signal (SIGINT, SIGTERM) landed on this thread: the stop
@@ -162,11 +180,11 @@ impl Core {
         }
         let mut ready = Readiness {
             woke: items[0].is_readable(),
-            readable: [false; 2],
-            writable: [false; 2],
+            readable: [false; sockets::COUNT],
+            writable: [false; sockets::COUNT],
         };
         let mut polled = items[1..].iter();
-        for i in 0..2 {
+        for i in 0..sockets::COUNT {
             if self.sockets.request(i).is_some() {
                 let item = polled.next().expect("one poll item per request socket");
                 ready.readable[i] = item.is_readable();
@@ -179,7 +197,15 @@ impl Core {
     fn drain_notes(&mut self) {
         while let Some(note) = self.mailbox.next() {
             match note {
-                Note::Committed(batch) => self.publish(&batch),
+                Note::Committed(batch) => {
+                    self.publish(&batch);
+                    if self.subs.len() > 0 {
+                        if let Some(s) = self.sockets.request(sockets::index(Protocol::Native)) {
+                            self.subs.committed(s, &batch, Instant::now());
+                        }
+                        self.note_blocked_subscribers();
+                    }
+                }
                 Note::Done {
                     peer,
                     epoch,
@@ -221,16 +247,55 @@ impl Core {
         Ok(())
     }
 
-    /// Pumps every peer blocked on request socket `i` again.
+    /// Pumps every peer blocked on request socket `i` again (and gives
+    /// the native subscriptions of those clients their turn).
     fn retry_blocked(&mut self, i: usize) {
-        let before = self.sent;
+        let before = self.sent + self.subs.messages_sent();
         for key in self.blocked.take(i) {
             if let Some(p) = self.peers.get_mut(&key) {
                 p.set_blocked(false);
             }
+            if key.proto == Protocol::Native {
+                self.subs.unblock(&key.id);
+            }
             self.pump(&key);
         }
-        self.blocked.retried(self.sent != before, Instant::now());
+        if i == sockets::index(Protocol::Native) {
+            self.run_subscriptions();
+        }
+        let moved = self.sent + self.subs.messages_sent() != before;
+        self.blocked.retried(moved, Instant::now());
+    }
+
+    /// Gives each native subscription with a turn due its turn, and sends
+    /// the heartbeats and timeouts due.
+    fn run_subscriptions(&mut self) {
+        let Some(socket) = self.sockets.request(sockets::index(Protocol::Native)) else {
+            return;
+        };
+        let now = Instant::now();
+        if self.subs.has_runnable() {
+            self.subs.run(&self.store, socket, STREAM_BUDGET, now);
+        }
+        if self.subs.tick_due(now) {
+            self.subs.tick(socket, now);
+        }
+        self.note_blocked_subscribers();
+    }
+
+    /// Lists the native clients whose subscriptions found their pipe full,
+    /// for the retries of blocked peers.
+    fn note_blocked_subscribers(&mut self) {
+        let i = sockets::index(Protocol::Native);
+        for id in self.subs.take_blocked() {
+            self.blocked.push(
+                i,
+                PeerKey {
+                    proto: Protocol::Native,
+                    id,
+                },
+            );
+        }
     }
 
     /// Gives each peer that used up its budget one more turn.

@@ -1,4 +1,4 @@
-//! The ZeroMQ server: both wire protocols over one store.
+//! The ZeroMQ server: the v1, v2 and native wire protocols over one store.
 //!
 //! One thread owns every socket. Requests arrive on ROUTER sockets (v1
 //! clients use REQ, v2 clients DEALER); each client (peer) gets a queue of
@@ -27,7 +27,8 @@
 //! | `peer`       | peers, epochs and their queues of reply slots (no sockets) |
 //! | `pump`       | sending a peer's replies in order, without blocking |
 //! | `query`      | v1 capped replies and v2 streamed queries |
-//! | `appends`    | PUBLISHes on their way to the store and back |
+//! | `appends`    | PUBLISHes (and native APPENDs) on their way to the store and back |
+//! | `native`     | the native protocol: answers, streamed reads, subscriptions |
 //! | `publish`    | the PUB frames of committed events |
 //! | `blocked`    | peers at the high-water mark and when to retry them |
 
@@ -44,6 +45,7 @@ mod appends;
 mod blocked;
 mod event_loop;
 mod monitor;
+mod native;
 mod options;
 mod peer;
 mod publish;
@@ -53,8 +55,8 @@ mod sockets;
 mod wake;
 
 pub use options::{
-    ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PUBLISH_ENDPOINT,
-    DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
+    ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NATIVE_ENDPOINT,
+    DEFAULT_PUBLISH_ENDPOINT, DEFAULT_QUERY_ENDPOINT, DEFAULT_STREAMING_ENDPOINT,
 };
 
 use appends::Appends;
@@ -156,7 +158,9 @@ impl Server {
             None => None,
         };
         let watch = {
-            let clients: Vec<_> = (0..2).filter_map(|i| sockets.request(i)).collect();
+            let clients: Vec<_> = (0..sockets::COUNT)
+                .filter_map(|i| sockets.request(i))
+                .collect();
             let subscribers: Vec<_> = [&sockets.v1_pub, &sockets.v2_pub]
                 .into_iter()
                 .flatten()

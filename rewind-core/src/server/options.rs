@@ -17,6 +17,12 @@ pub struct ServerOptions {
     pub command_endpoints: Vec<String>,
     /// v2 publish endpoints (PUB: stream, id, data).
     pub publish_endpoints: Vec<String>,
+    /// Native protocol endpoints (clients connect DEALER sockets; see
+    /// `docs/native-protocol.md`). Empty in [`ServerOptions::default`], so
+    /// that a program written for the earlier options binds no new port;
+    /// the embedded default configuration binds
+    /// [`DEFAULT_NATIVE_ENDPOINT`].
+    pub native_endpoints: Vec<String>,
     /// ZeroMQ I/O threads.
     pub zmq_io_threads: i32,
     /// A request whose first frame equals this gets `QUIT` and stops the server.
@@ -38,6 +44,8 @@ pub const DEFAULT_STREAMING_ENDPOINT: &str = "tcp://127.0.0.1:9091";
 pub const DEFAULT_COMMAND_ENDPOINT: &str = "tcp://127.0.0.1:9002";
 /// The v2 publish endpoint of the embedded default.
 pub const DEFAULT_PUBLISH_ENDPOINT: &str = "tcp://127.0.0.1:9003";
+/// The native protocol endpoint of the embedded default configuration.
+pub const DEFAULT_NATIVE_ENDPOINT: &str = "tcp://127.0.0.1:9004";
 /// The default maximum request size: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 
@@ -48,6 +56,7 @@ impl Default for ServerOptions {
             streaming_endpoints: vec![DEFAULT_STREAMING_ENDPOINT.into()],
             command_endpoints: vec![DEFAULT_COMMAND_ENDPOINT.into()],
             publish_endpoints: vec![DEFAULT_PUBLISH_ENDPOINT.into()],
+            native_endpoints: Vec::new(),
             zmq_io_threads: 1,
             exit_codeword: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -60,9 +69,12 @@ impl Default for ServerOptions {
 impl ServerOptions {
     /// Checks the options: at least one request endpoint, sane limits.
     pub fn validate(&self) -> Result<()> {
-        if self.query_endpoints.is_empty() && self.command_endpoints.is_empty() {
+        if self.query_endpoints.is_empty()
+            && self.command_endpoints.is_empty()
+            && self.native_endpoints.is_empty()
+        {
             return Err(Error::Config(
-                "at least one query or command endpoint is required".into(),
+                "at least one query, command or native endpoint is required".into(),
             ));
         }
         if self.zmq_io_threads < 1 {
@@ -97,6 +109,7 @@ impl ServerOptions {
         add("v1 streaming", &self.streaming_endpoints);
         add("v2 command", &self.command_endpoints);
         add("v2 publish", &self.publish_endpoints);
+        add("native", &self.native_endpoints);
         if let Some(a) = &self.metrics_address {
             parts.push(format!("metrics http://{a}/metrics"));
         }
@@ -120,6 +133,7 @@ impl ServerOptions {
             streaming_endpoints: Vec::new(),
             command_endpoints: Vec::new(),
             publish_endpoints: Vec::new(),
+            native_endpoints: Vec::new(),
             metrics_address: None,
             ..self.clone()
         }
@@ -168,7 +182,15 @@ mod tests {
         };
         let e = publish_only.validate().unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e:?}");
-        assert!(e.to_string().contains("query or command endpoint"), "{e}");
+        assert!(
+            e.to_string().contains("query, command or native endpoint"),
+            "{e}"
+        );
+        let native_only = ServerOptions {
+            native_endpoints: vec![DEFAULT_NATIVE_ENDPOINT.into()],
+            ..publish_only
+        };
+        native_only.validate().unwrap();
     }
 
     #[test]
@@ -230,6 +252,14 @@ mod tests {
             ..v2_only()
         };
         assert_eq!(o.describe(), "v2 command tcp://*:1,ipc:///tmp/r");
+        let with_native = ServerOptions {
+            native_endpoints: vec!["tcp://*:4".into()],
+            ..o.clone()
+        };
+        assert_eq!(
+            with_native.describe(),
+            "v2 command tcp://*:1,ipc:///tmp/r; native tcp://*:4"
+        );
         let none = ServerOptions {
             command_endpoints: vec![],
             ..o
@@ -270,6 +300,7 @@ mod tests {
                 streaming_endpoints: o.streaming_endpoints.clone(),
                 command_endpoints: o.command_endpoints.clone(),
                 publish_endpoints: o.publish_endpoints.clone(),
+                native_endpoints: o.native_endpoints.clone(),
                 ..bare
             },
             o

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::native::reads::NativeRead;
 use crate::protocol::{self, Protocol};
 use crate::{Appended, Result};
 
@@ -45,6 +46,11 @@ pub(super) enum Slot {
         next: u64,
         end: u64,
     },
+    /// A native append on its way to the disk; its reply carries this
+    /// request id.
+    NativeAppending { request_id: u64 },
+    /// A native read being streamed.
+    NativeRead(Box<NativeRead>),
 }
 
 impl Slot {
@@ -131,7 +137,12 @@ impl Peer {
         else {
             return false;
         };
-        *slot = Slot::appended(proto, result);
+        *slot = match slot {
+            Slot::NativeAppending { request_id } => {
+                Slot::Ready(super::native::appended_reply(*request_id, result))
+            }
+            _ => Slot::appended(proto, result),
+        };
         seq == self.head
     }
 
@@ -173,7 +184,9 @@ impl Peer {
         self.blocked = false;
         self.unresolved = 0;
         for slot in self.slots.iter_mut() {
-            if matches!(
+            if let Slot::NativeRead(read) = slot {
+                *slot = Slot::Ready(read.shutting_down());
+            } else if matches!(
                 slot,
                 Slot::Query { .. } | Slot::Streaming { .. } | Slot::Held { .. }
             ) {

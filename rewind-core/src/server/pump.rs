@@ -7,6 +7,7 @@
 //! [`Pumped`] for the event loop to act on (forget the peer, list it as
 //! blocked, or give it another turn). It never touches other peers.
 
+use super::native::reads::ReadTurn;
 use super::peer::{Peer, Slot};
 use super::query::{self, Streamed};
 use crate::protocol::{self, Protocol};
@@ -29,6 +30,19 @@ pub(super) enum Sent {
 /// without blocking.
 pub(super) trait Outlet {
     fn send<F: AsRef<[u8]>>(&self, envelope: &[Vec<u8>], frames: &[F]) -> Sent;
+
+    /// Sends the envelope, `head`, then `body` as the last frame, handing
+    /// `body` over without copying it when the outlet can; on
+    /// [`Sent::Yes`] `body` is left empty, otherwise it is untouched.
+    fn send_owned(&self, envelope: &[Vec<u8>], head: &[&[u8]], body: &mut Vec<u8>) -> Sent {
+        let mut frames: Vec<&[u8]> = head.to_vec();
+        frames.push(body);
+        let sent = self.send(envelope, &frames);
+        if sent == Sent::Yes {
+            body.clear();
+        }
+        sent
+    }
 }
 
 /// Why the pump stopped.
@@ -68,7 +82,18 @@ pub(super) fn pump<O: Outlet>(
             return Pumped::Drained;
         };
         match slot {
-            Slot::Appending | Slot::Held { .. } => return Pumped::Waiting,
+            Slot::Appending | Slot::Held { .. } | Slot::NativeAppending { .. } => {
+                return Pumped::Waiting
+            }
+            Slot::NativeRead(read) => match read.turn(store, out, envelope, &mut budget, sent) {
+                ReadTurn::Done(last) => *slot = Slot::Ready(last),
+                ReadTurn::OutOfBudget => return Pumped::Yielded,
+                ReadTurn::Blocked => {
+                    peer.set_blocked(true);
+                    return Pumped::Blocked;
+                }
+                ReadTurn::Gone => return Pumped::Gone,
+            },
             Slot::Ready(reply) => match out.send(envelope, reply) {
                 Sent::Yes => {
                     *sent += 1;

@@ -26,7 +26,7 @@ pub(super) fn resolve(
     match (store.resolve_range(stream, from, to), proto) {
         (Err(e), _) => Slot::error(&e.to_string()),
         (Ok(r), Protocol::V1) => Slot::Ready(v1_reply(store, stream, r)),
-        (Ok(r), Protocol::V2) => Slot::Streaming {
+        (Ok(r), Protocol::V2 | Protocol::Native) => Slot::Streaming {
             stream: std::mem::take(stream),
             next: r.start,
             end: r.end,

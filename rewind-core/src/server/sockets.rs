@@ -15,17 +15,25 @@ use crate::{Error, Result};
 const LINGER_MS: i32 = 2000;
 /// The high-water mark of a PUB socket, in messages per subscriber.
 const PUB_SNDHWM: i32 = 10_000;
+/// The send high-water mark of the native ROUTER, in messages per client:
+/// its messages are batches of up to 1 MiB, so this bounds what the server
+/// queues for a client that does not read (about 64 MiB) before that
+/// client's reads and subscriptions pause.
+pub(super) const NATIVE_SNDHWM: i32 = 64;
 
 /// The request and PUB sockets; a kind without endpoints has none.
 pub(super) struct Sockets {
-    /// The request sockets (ROUTER), indexed by [`index`]: v1, v2.
-    requests: [Option<zmq::Socket>; 2],
+    /// The request sockets (ROUTER), indexed by [`index`]: v1, v2, native.
+    requests: [Option<zmq::Socket>; COUNT],
     pub v1_pub: Option<zmq::Socket>,
     pub v2_pub: Option<zmq::Socket>,
 }
 
+/// The number of request sockets (one per protocol).
+pub(super) const COUNT: usize = 3;
+
 /// The protocol of each request socket, in [`index`] order.
-pub(super) const PROTOCOLS: [Protocol; 2] = [Protocol::V1, Protocol::V2];
+pub(super) const PROTOCOLS: [Protocol; COUNT] = [Protocol::V1, Protocol::V2, Protocol::Native];
 
 /// The position of a protocol's request socket in [`Sockets`], and of its
 /// blocked peers in the event loop.
@@ -33,12 +41,13 @@ pub(super) fn index(proto: Protocol) -> usize {
     match proto {
         Protocol::V1 => 0,
         Protocol::V2 => 1,
+        Protocol::Native => 2,
     }
 }
 
 impl Sockets {
     /// Creates and binds every socket `options` asks for, in the order
-    /// query, streaming, command, publish; returns them with the options as
+    /// query, streaming, command, publish, native; returns them with the options as
     /// bound (wildcard ports resolved).
     ///
     /// Errors: [`Error::Bind`] naming the first endpoint that cannot be
@@ -50,6 +59,7 @@ impl Sockets {
             ctx,
             zmq::ROUTER,
             max,
+            None,
             &options.query_endpoints,
             &mut bound.query_endpoints,
         )?;
@@ -57,6 +67,7 @@ impl Sockets {
             ctx,
             zmq::PUB,
             max,
+            None,
             &options.streaming_endpoints,
             &mut bound.streaming_endpoints,
         )?;
@@ -64,6 +75,7 @@ impl Sockets {
             ctx,
             zmq::ROUTER,
             max,
+            None,
             &options.command_endpoints,
             &mut bound.command_endpoints,
         )?;
@@ -71,11 +83,20 @@ impl Sockets {
             ctx,
             zmq::PUB,
             max,
+            None,
             &options.publish_endpoints,
             &mut bound.publish_endpoints,
         )?;
+        let native = open(
+            ctx,
+            zmq::ROUTER,
+            max,
+            Some(NATIVE_SNDHWM),
+            &options.native_endpoints,
+            &mut bound.native_endpoints,
+        )?;
         let sockets = Sockets {
-            requests: [v1, v2],
+            requests: [v1, v2, native],
             v1_pub,
             v2_pub,
         };
@@ -89,11 +110,14 @@ impl Sockets {
 }
 
 /// A socket of `kind` bound to each of `endpoints` (none when there are no
-/// endpoints); each endpoint as bound is pushed onto `bound`.
+/// endpoints), with a send high-water mark of `sndhwm` messages when given
+/// (ZeroMQ's default otherwise); each endpoint as bound is pushed onto
+/// `bound`.
 fn open(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
     max_message_size: usize,
+    sndhwm: Option<i32>,
     endpoints: &[String],
     bound: &mut Vec<String>,
 ) -> Result<Option<zmq::Socket>> {
@@ -102,6 +126,9 @@ fn open(
     }
     let s = ctx.socket(kind)?;
     configure(&s, kind, max_message_size)?;
+    if let Some(hwm) = sndhwm {
+        s.set_sndhwm(hwm)?;
+    }
     for ep in endpoints {
         s.bind(ep).map_err(|e| Error::Bind {
             endpoint: ep.clone(),
@@ -165,6 +192,38 @@ impl Outlet for zmq::Socket {
                     return Sent::Gone;
                 }
             }
+        }
+        Sent::Yes
+    }
+
+    fn send_owned(&self, envelope: &[Vec<u8>], head: &[&[u8]], body: &mut Vec<u8>) -> Sent {
+        let mut parts = envelope
+            .iter()
+            .map(Vec::as_slice)
+            .chain(head.iter().copied());
+        let Some(first) = parts.next() else {
+            return Sent::Gone;
+        };
+        match zmq::Socket::send(self, first, zmq::DONTWAIT | zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => return Sent::WouldBlock,
+            Err(zmq::Error::EHOSTUNREACH) => return Sent::Gone,
+            Err(e) => {
+                log::warn!("sending a reply failed: {e}");
+                return Sent::Gone;
+            }
+        }
+        for f in parts {
+            if let Err(e) = zmq::Socket::send(self, f, zmq::SNDMORE) {
+                log::warn!("sending a reply failed: {e}");
+                return Sent::Gone;
+            }
+        }
+        // The body goes to ZeroMQ as it is: no copy.
+        let message = zmq::Message::from(std::mem::take(body));
+        if let Err(e) = zmq::Socket::send(self, message, 0) {
+            log::warn!("sending a reply failed: {e}");
+            return Sent::Gone;
         }
         Sent::Yes
     }
@@ -240,6 +299,27 @@ mod tests {
         for (i, p) in PROTOCOLS.into_iter().enumerate() {
             assert_eq!(index(p), i);
         }
+        assert!(s.request(index(Protocol::Native)).is_none());
+        assert!(bound.native_endpoints.is_empty());
+
+        let native = ServerOptions {
+            native_endpoints: local(),
+            ..v2_only()
+        };
+        let (s, bound) = Sockets::bind(&ctx, &native).unwrap();
+        let router = s.request(index(Protocol::Native)).unwrap();
+        assert_eq!(router.get_socket_type().unwrap(), zmq::ROUTER);
+        assert_eq!(router.get_sndhwm().unwrap(), NATIVE_SNDHWM);
+        assert_eq!(router.get_maxmsgsize().unwrap(), 64 << 20);
+        assert!(!bound.native_endpoints[0].ends_with('*'));
+        assert_eq!(
+            s.request(index(Protocol::V2))
+                .unwrap()
+                .get_sndhwm()
+                .unwrap(),
+            1000,
+            "v2 keeps ZeroMQ's default"
+        );
     }
 
     #[test]

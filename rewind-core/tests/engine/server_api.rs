@@ -102,7 +102,8 @@ fn options_without_a_request_endpoint_are_refused() {
     };
     let err = Server::start(Store::in_memory(), options).err().unwrap();
     assert!(
-        err.to_string().contains("query or command endpoint"),
+        err.to_string()
+            .contains("query, command or native endpoint"),
         "{err}"
     );
 }

@@ -417,3 +417,44 @@ fn appends_after_close_fail_cleanly() {
     ));
     assert_eq!(s.read_log_vec(0, 10).unwrap().len(), 1);
 }
+
+#[test]
+fn streams_are_listed_in_name_order_a_page_at_a_time() {
+    for (name, store, _dir) in crate::backends() {
+        for s in ["b", "a", "ab", "c", "a"] {
+            store
+                .append(s.as_bytes(), vec![crate::ev("x")], ExpectedVersion::Any)
+                .unwrap();
+        }
+        let page = |after: &[u8], limit: usize| {
+            let mut out = Vec::new();
+            store
+                .list_streams(after, limit, |n, h| {
+                    out.push((
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        h.version,
+                        h.position,
+                    ));
+                    true
+                })
+                .unwrap();
+            out
+        };
+        let all = page(b"", 100);
+        assert_eq!(
+            all,
+            vec![
+                ("a".to_string(), 1, 4),
+                ("ab".to_string(), 0, 2),
+                ("b".to_string(), 0, 0),
+                ("c".to_string(), 0, 3)
+            ],
+            "{name}"
+        );
+        assert_eq!(page(b"", 2), all[..2], "{name}");
+        assert_eq!(page(b"ab", 2), all[2..], "{name}");
+        assert_eq!(page(b"aa", 1), all[1..2], "{name}");
+        assert!(page(b"c", 5).is_empty(), "{name}");
+        assert!(page(b"", 0).is_empty(), "{name}");
+    }
+}

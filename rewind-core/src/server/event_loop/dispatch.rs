@@ -20,6 +20,10 @@ impl Core {
     pub(super) fn handle_message(&mut self, proto: Protocol, mut frames: Vec<Vec<u8>>) {
         self.store.metrics().requests[super::sockets::index(proto)]
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if proto == Protocol::Native {
+            self.handle_native(frames);
+            return;
+        }
         let Some(body) = body_start(&frames) else {
             log::warn!(
                 "dropped a {} message of {} frames without an envelope delimiter",

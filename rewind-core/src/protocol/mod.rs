@@ -1,6 +1,6 @@
-//! The two wire protocols: parsing requests and encoding replies.
+//! The wire protocols: v1 and v2 here, the native protocol in [`native`].
 //!
-//! Both protocols carry multipart messages whose first frame names the
+//! The v1 and v2 protocols carry multipart messages whose first frame names the
 //! request. [`parse_request`] turns the frames after the envelope into a
 //! [`Request`] or a [`ProtocolError`]; the `*_reply` functions encode the
 //! answers. Nothing here touches a socket, so the server, tests and fuzzers
@@ -10,6 +10,8 @@ use std::fmt;
 
 use crate::model::{check_event_id, check_stream_name};
 use crate::Printable;
+
+pub mod native;
 
 /// The most events in one reply of a v1 query.
 pub const V1_QUERY_CAP: usize = 100;
@@ -21,6 +23,9 @@ pub enum Protocol {
     V1,
     /// Gorewind: DEALER/ROUTER, named streams, streamed query replies.
     V2,
+    /// The native protocol ([`native`]): its own codec, not
+    /// [`parse_request`].
+    Native,
 }
 
 /// A parsed request.
@@ -181,7 +186,7 @@ pub fn error_frame(reason: &str) -> Vec<u8> {
 pub fn published_reply(protocol: Protocol, id: &[u8]) -> Vec<Vec<u8>> {
     match protocol {
         Protocol::V1 => vec![b"PUBLISHED".to_vec()],
-        Protocol::V2 => vec![b"PUBLISHED".to_vec(), id.to_vec()],
+        Protocol::V2 | Protocol::Native => vec![b"PUBLISHED".to_vec(), id.to_vec()],
     }
 }
 
