@@ -48,8 +48,7 @@ pub struct PeerSettings {
     pub umadb_harness: PathBuf,
 }
 
-/// One figure: both stores' rates per repetition (`None` where a side
-/// cannot make the measurement).
+/// One figure: both stores' rates per repetition.
 #[derive(Debug, Clone)]
 pub struct PeerFigure {
     /// 1 to 6.
@@ -57,24 +56,20 @@ pub struct PeerFigure {
     /// What is measured.
     pub name: &'static str,
     /// Rewind's rates, events/s.
-    pub rewind: Vec<Option<f64>>,
+    pub rewind: Vec<f64>,
     /// UmaDB's rates, events/s.
-    pub umadb: Vec<Option<f64>>,
+    pub umadb: Vec<f64>,
 }
 
 impl PeerFigure {
-    fn values(xs: &[Option<f64>]) -> Vec<f64> {
-        xs.iter().flatten().copied().collect()
-    }
-
-    /// The median of Rewind's rates (NaN when it made none).
+    /// The median of Rewind's rates.
     pub fn rewind_median(&self) -> f64 {
-        median(&Self::values(&self.rewind))
+        median(&self.rewind)
     }
 
-    /// The median of UmaDB's rates (NaN when it made none).
+    /// The median of UmaDB's rates.
     pub fn umadb_median(&self) -> f64 {
-        median(&Self::values(&self.umadb))
+        median(&self.umadb)
     }
 
     /// The median of the per-repetition ratios Rewind / UmaDB.
@@ -83,7 +78,7 @@ impl PeerFigure {
             .rewind
             .iter()
             .zip(&self.umadb)
-            .filter_map(|(r, u)| Some((*r)? / (*u)?))
+            .map(|(r, u)| r / u)
             .collect();
         median(&ratios)
     }
@@ -229,7 +224,8 @@ impl Servers {
         let mut cmd = Command::new(&s.rewind_server);
         cmd.arg("--data-dir")
             .arg(dir.join("rewind"))
-            .args(["--command-bind-endpoint", &rewind_ep])
+            .args(["--native-bind-endpoint", &rewind_ep])
+            .args(["--command-bind-endpoint", ""])
             .args(["--query-bind-endpoint", ""])
             .args(["--streaming-bind-endpoint", ""])
             .args(["--publish-bind-endpoint", ""]);
@@ -327,23 +323,22 @@ impl Drop for UmadbSession {
     }
 }
 
-/// One-shot figure `n` (3, 4 or 5) on the Rewind side; `None` when Rewind
-/// cannot make it.
-fn one_shot_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<Option<f64>> {
+/// One-shot figure `n` (3, 4 or 5) on the Rewind side; events/s.
+fn one_shot_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<f64> {
     let r = match n {
-        3 => Some(rewind::append_batches(ep, s.events, BATCH, s.payload)?),
-        4 => Some(rewind::read_all(ep, s.events)?),
-        _ => rewind::subscribe_all(ep, s.events)?,
+        3 => rewind::append_batches(ep, s.events, BATCH, s.payload)?,
+        4 => rewind::read_all(ep, s.events, s.payload)?,
+        _ => rewind::subscribe_all(ep, s.events, s.payload)?,
     };
-    Ok(r.map(to_rate))
+    Ok(to_rate(r))
 }
 
 /// Timed figure `n` (1, 2 or 6) on the Rewind side for `window`: the
-/// events appended, or `None` when Rewind cannot make it.
-fn timed_rewind(n: usize, r: &mut rewind::Session, window: Duration) -> Result<Option<usize>> {
+/// events appended.
+fn timed_rewind(n: usize, r: &mut rewind::Session, window: Duration) -> Result<usize> {
     match n {
-        1 => Ok(Some(r.append_one_by_one(1, window)?)),
-        2 => Ok(Some(r.append_one_by_one(CLIENTS, window)?)),
+        1 => r.append_one_by_one(1, window),
+        2 => r.append_one_by_one(CLIENTS, window),
         _ => r.append_conditional(window),
     }
 }
@@ -356,15 +351,9 @@ fn timed_both(
     r: &mut rewind::Session,
     u: &mut UmadbSession,
     rewind_first: bool,
-) -> Result<(Option<f64>, Option<f64>)> {
+) -> Result<(f64, f64)> {
     let figure = umadb_figure(n);
-    // Rewind cannot make the measurement: UmaDB alone.
-    if timed_rewind(n, r, Duration::from_millis(1))?.is_none() {
-        return Ok((None, Some(to_rate(u.call(figure, s.window)?))));
-    }
-    let mut rw = |d: Duration| -> Result<usize> {
-        timed_rewind(n, r, d)?.ok_or_else(|| "Rewind stopped measuring".into())
-    };
+    let mut rw = |d: Duration| timed_rewind(n, r, d);
     let mut um = |d: Duration| -> Result<usize> { Ok(usize::try_from(u.call(figure, d)?.0)?) };
     let (rr, ur) = if rewind_first {
         interleave(s.window, &mut rw, &mut um)?
@@ -372,7 +361,7 @@ fn timed_both(
         let (ur, rr) = interleave(s.window, &mut um, &mut rw)?;
         (rr, ur)
     };
-    Ok((Some(rr), Some(ur)))
+    Ok((rr, ur))
 }
 
 /// Reads `events=N seconds=S`.
@@ -418,13 +407,13 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
                 timed_both(n, s, &mut rewind, &mut umadb, rewind_first)
                     .map_err(|e| format!("figure {n}: {e}"))?
             } else {
-                let (mut r, mut u) = (None, None);
+                let (mut r, mut u) = (0.0, 0.0);
                 for turn in 0..2 {
                     if (turn == 0) == rewind_first {
                         r = one_shot_rewind(n, s, &servers.rewind_ep)
                             .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
                     } else {
-                        u = Some(to_rate(umadb.call(umadb_figure(n), s.window)?));
+                        u = to_rate(umadb.call(umadb_figure(n), s.window)?);
                     }
                 }
                 (r, u)
@@ -433,8 +422,8 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
                 "rep {}/{}, figure {n}: Rewind {}, UmaDB {}",
                 rep + 1,
                 s.reps,
-                r.map_or("-".into(), rate),
-                u.map_or("-".into(), rate)
+                rate(r),
+                rate(u)
             ));
             figs[n - 1].rewind.push(r);
             figs[n - 1].umadb.push(u);
@@ -455,27 +444,15 @@ pub fn table(figs: &[PeerFigure]) -> String {
         "| figure (events/s, medians) | Rewind | UmaDB | Rewind / UmaDB |"
     );
     let _ = writeln!(out, "|---|---|---|---|");
-    let show = |x: f64| {
-        if x.is_nan() {
-            "not measured".to_owned()
-        } else {
-            format!("{}/s", rate(x))
-        }
-    };
     for f in figs {
-        let ratio = f.ratio();
         let _ = writeln!(
             out,
-            "| {}. {} | {} | {} | {} |",
+            "| {}. {} | {}/s | {}/s | {:.2} |",
             f.number,
             f.name,
-            show(f.rewind_median()),
-            show(f.umadb_median()),
-            if ratio.is_nan() {
-                "-".to_owned()
-            } else {
-                format!("{ratio:.2}")
-            }
+            rate(f.rewind_median()),
+            rate(f.umadb_median()),
+            f.ratio()
         );
     }
     out
@@ -484,12 +461,7 @@ pub fn table(figs: &[PeerFigure]) -> String {
 /// Every sample, for the record.
 pub fn samples(figs: &[PeerFigure]) -> String {
     let mut out = String::new();
-    let list = |xs: &[Option<f64>]| {
-        xs.iter()
-            .map(|x| x.map_or("-".into(), rate))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let list = |xs: &[f64]| xs.iter().map(|&x| rate(x)).collect::<Vec<_>>().join(" ");
     for f in figs {
         let _ = writeln!(
             out,
@@ -518,27 +490,21 @@ mod tests {
     }
 
     #[test]
-    fn ratios_use_only_repetitions_that_both_sides_measured() {
+    fn the_table_gives_medians_and_the_median_of_the_ratios() {
         let f = PeerFigure {
             number: 2,
             name: figure_name(2),
-            rewind: vec![Some(300.0), Some(100.0), None],
-            umadb: vec![Some(100.0), Some(100.0), Some(50.0)],
+            rewind: vec![300.0, 100.0, 240.0],
+            umadb: vec![100.0, 100.0, 200.0],
         };
-        assert_eq!(f.rewind_median(), 200.0);
+        assert_eq!(f.rewind_median(), 240.0);
         assert_eq!(f.umadb_median(), 100.0);
-        assert_eq!(f.ratio(), 2.0);
-        let none = PeerFigure {
-            number: 5,
-            name: figure_name(5),
-            rewind: vec![None],
-            umadb: vec![Some(10.0)],
-        };
-        let t = table(&[f, none]);
+        // Ratios 3.0, 1.0 and 1.2: the median is not 240 / 100.
+        assert_eq!(f.ratio(), 1.2);
+        let t = table(&[f]);
         assert!(
-            t.contains("| 2. 1 event per request, 32 clients | 200/s | 100/s | 2.00 |"),
+            t.contains("| 2. 1 event per request, 32 clients | 240/s | 100/s | 1.20 |"),
             "{t}"
         );
-        assert!(t.contains("| not measured | 10/s | - |"), "{t}");
     }
 }
