@@ -7,7 +7,7 @@
 # directories under DIR for every repetition, runs the figures interleaved,
 # stops the servers and prints a markdown table.
 #
-#   scripts/bench-peers.sh --dir DIR [--reps N] [--window SECS] [--events N] [--payload BYTES]
+#   scripts/bench-peers.sh --dir DIR [--reps N] [--window SECS] [--events N] [--payload BYTES] [--only 1,6]
 #
 # DIR must be on disk (not tmpfs): both stores fsync every commit.
 set -euo pipefail

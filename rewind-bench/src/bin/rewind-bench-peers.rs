@@ -39,6 +39,9 @@ struct Args {
     /// Bytes of data per event.
     #[arg(long, value_name = "BYTES", default_value_t = 100)]
     payload: usize,
+    /// Run only these figures (1 to 6), e.g. `--only 1,6`.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    only: Vec<usize>,
 }
 
 fn main() -> ExitCode {
@@ -47,12 +50,17 @@ fn main() -> ExitCode {
         eprintln!("rewind-bench-peers: --window must be a positive number of seconds");
         return ExitCode::from(2);
     }
+    if let Some(bad) = a.only.iter().find(|&&i| !(1..=6).contains(&i)) {
+        eprintln!("rewind-bench-peers: there is no figure {bad} (figures are 1 to 6)");
+        return ExitCode::from(2);
+    }
     let s = PeerSettings {
         reps: a.reps.max(1),
         window: Duration::from_secs_f64(a.window),
         events: a.events.max(1),
         payload: a.payload,
         dir: a.dir,
+        only: a.only,
         rewind_server: a.rewind_server,
         umadb_server: a.umadb_server,
         umadb_harness: a.umadb_harness,

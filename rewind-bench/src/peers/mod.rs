@@ -40,6 +40,9 @@ pub struct PeerSettings {
     pub payload: usize,
     /// Where the data directories go (a temporary directory under it).
     pub dir: PathBuf,
+    /// The figures to run (1 to 6); empty for all. Figure 3 always runs
+    /// when 4 or 5 does: it loads the store they read.
+    pub only: Vec<usize>,
     /// The `rewind` server binary.
     pub rewind_server: PathBuf,
     /// The `umadb` server binary.
@@ -401,7 +404,12 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
         let servers = Servers::start(s, &dir)?;
         let mut umadb = UmadbSession::start(s, &servers.umadb_url)?;
         let mut rewind = rewind::Session::new(&servers.rewind_ep, s.payload);
-        for (i, &n) in ORDER.iter().enumerate() {
+        let wanted = |n: usize| {
+            s.only.is_empty()
+                || s.only.contains(&n)
+                || (n == 3 && s.only.iter().any(|&o| o == 4 || o == 5))
+        };
+        for (i, &n) in ORDER.iter().enumerate().filter(|(_, &n)| wanted(n)) {
             let rewind_first = (rep + i) % 2 == 0;
             let (r, u) = if matches!(n, 1 | 2 | 6) {
                 timed_both(n, s, &mut rewind, &mut umadb, rewind_first)
@@ -433,6 +441,7 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
         servers.stop()?;
         std::fs::remove_dir_all(&dir)?;
     }
+    figs.retain(|f| !f.rewind.is_empty());
     Ok(figs)
 }
 
