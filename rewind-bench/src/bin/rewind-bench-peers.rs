@@ -89,6 +89,8 @@ fn main() -> ExitCode {
     println!();
     print!("{}", peers::table(&figs));
     println!();
+    print!("{}", peers::cost_table(&figs));
+    println!();
     print!("{}", peers::samples(&figs));
     println!("({:.0} s)", t.elapsed().as_secs_f64());
     ExitCode::SUCCESS

@@ -51,6 +51,67 @@ pub struct PeerSettings {
     pub umadb_harness: PathBuf,
 }
 
+/// The processor time one side spent on the events it handled: its
+/// server's and its client's (user + system, from `/proc/PID/stat`), summed
+/// over every measurement of a figure.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cost {
+    /// Events handled.
+    pub events: u64,
+    /// The server's processor seconds.
+    pub server: f64,
+    /// The client's processor seconds (for Rewind, this process, whose
+    /// only work then is the client's).
+    pub client: f64,
+}
+
+impl Cost {
+    /// Milliseconds of the server's and the client's processor time per
+    /// 1,000 events.
+    pub fn per_thousand_ms(&self) -> (f64, f64) {
+        let k = self.events as f64 / 1000.0;
+        (self.server * 1000.0 / k, self.client * 1000.0 / k)
+    }
+}
+
+/// The processor seconds (user + system) `pid` has used so far.
+fn cpu_secs(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which is in parentheses and may
+    // hold spaces) start with the state, field 3; utime and stime are
+    // fields 14 and 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("an unreadable /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or("a short /proc/PID/stat")?
+            .parse::<f64>()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// Runs `f` (which returns the events it handled and its result) and adds
+/// its events and the processor time `server` and `client` spent to `cost`.
+fn metered<T>(
+    cost: &mut Cost,
+    server: u32,
+    client: u32,
+    f: impl FnOnce() -> Result<(u64, T)>,
+) -> Result<T> {
+    let (s0, c0) = (cpu_secs(server)?, cpu_secs(client)?);
+    let (events, r) = f()?;
+    cost.server += cpu_secs(server)? - s0;
+    cost.client += cpu_secs(client)? - c0;
+    cost.events += events;
+    Ok(r)
+}
+
 /// One figure: both stores' rates per repetition.
 #[derive(Debug, Clone)]
 pub struct PeerFigure {
@@ -62,6 +123,10 @@ pub struct PeerFigure {
     pub rewind: Vec<f64>,
     /// UmaDB's rates, events/s.
     pub umadb: Vec<f64>,
+    /// Rewind's processor time, over all repetitions.
+    pub rewind_cost: Cost,
+    /// UmaDB's processor time, over all repetitions.
+    pub umadb_cost: Cost,
 }
 
 impl PeerFigure {
@@ -122,6 +187,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Starts `cmd` with its output going to `log`, and waits until the log
     /// has a line containing `ready`.
     fn start(name: &'static str, mut cmd: Command, log: &Path, ready: &str) -> Result<Self> {
@@ -307,6 +376,10 @@ impl UmadbSession {
         parse_result(&line)
     }
 
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn finish(mut self) -> Result<()> {
         drop(self.stdin.take());
         let status = self.child.wait()?;
@@ -326,14 +399,13 @@ impl Drop for UmadbSession {
     }
 }
 
-/// One-shot figure `n` (3, 4 or 5) on the Rewind side; events/s.
-fn one_shot_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<f64> {
-    let r = match n {
-        3 => rewind::append_batches(ep, s.events, BATCH, s.payload)?,
-        4 => rewind::read_all(ep, s.events, s.payload)?,
-        _ => rewind::subscribe_all(ep, s.events, s.payload)?,
-    };
-    Ok(to_rate(r))
+/// One-shot figure `n` (3, 4 or 5) on the Rewind side; (events, seconds).
+fn one_shot_rewind(n: usize, s: &PeerSettings, ep: &str) -> Result<(u64, f64)> {
+    match n {
+        3 => rewind::append_batches(ep, s.events, BATCH, s.payload),
+        4 => rewind::read_all(ep, s.events, s.payload),
+        _ => rewind::subscribe_all(ep, s.events, s.payload),
+    }
 }
 
 /// Timed figure `n` (1, 2 or 6) on the Rewind side for `window`: the
@@ -346,18 +418,49 @@ fn timed_rewind(n: usize, r: &mut rewind::Session, window: Duration) -> Result<u
     }
 }
 
+/// What a timed figure works with.
+struct Sides<'a> {
+    rewind: &'a mut rewind::Session,
+    umadb: &'a mut UmadbSession,
+    servers: &'a Servers,
+    rewind_cost: &'a mut Cost,
+    umadb_cost: &'a mut Cost,
+}
+
 /// Timed figure `n` on both sides, in alternating slices (see
 /// [`interleave`]) so that both see the same disk; (Rewind, UmaDB) rates.
 fn timed_both(
     n: usize,
     s: &PeerSettings,
-    r: &mut rewind::Session,
-    u: &mut UmadbSession,
+    sides: Sides<'_>,
     rewind_first: bool,
 ) -> Result<(f64, f64)> {
     let figure = umadb_figure(n);
-    let mut rw = |d: Duration| timed_rewind(n, r, d);
-    let mut um = |d: Duration| -> Result<usize> { Ok(usize::try_from(u.call(figure, d)?.0)?) };
+    let Sides {
+        rewind: r,
+        umadb: u,
+        servers,
+        rewind_cost,
+        umadb_cost,
+    } = sides;
+    let (rs, us, me) = (
+        servers.rewind.pid(),
+        servers.umadb.pid(),
+        std::process::id(),
+    );
+    let mut rw = |d: Duration| {
+        metered(rewind_cost, rs, me, || {
+            let n = timed_rewind(n, r, d)?;
+            Ok((n as u64, n))
+        })
+    };
+    let uc = u.pid();
+    let mut um = |d: Duration| -> Result<usize> {
+        metered(umadb_cost, us, uc, || {
+            let (n, _) = u.call(figure, d)?;
+            Ok((n, usize::try_from(n)?))
+        })
+    };
     let (rr, ur) = if rewind_first {
         interleave(s.window, &mut rw, &mut um)?
     } else {
@@ -397,6 +500,8 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
             name: figure_name(number),
             rewind: Vec::new(),
             umadb: Vec::new(),
+            rewind_cost: Cost::default(),
+            umadb_cost: Cost::default(),
         })
         .collect();
     for rep in 0..s.reps {
@@ -411,17 +516,36 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
         };
         for (i, &n) in ORDER.iter().enumerate().filter(|(_, &n)| wanted(n)) {
             let rewind_first = (rep + i) % 2 == 0;
+            let fig = &mut figs[n - 1];
             let (r, u) = if matches!(n, 1 | 2 | 6) {
-                timed_both(n, s, &mut rewind, &mut umadb, rewind_first)
-                    .map_err(|e| format!("figure {n}: {e}"))?
+                let sides = Sides {
+                    rewind: &mut rewind,
+                    umadb: &mut umadb,
+                    servers: &servers,
+                    rewind_cost: &mut fig.rewind_cost,
+                    umadb_cost: &mut fig.umadb_cost,
+                };
+                timed_both(n, s, sides, rewind_first).map_err(|e| format!("figure {n}: {e}"))?
             } else {
                 let (mut r, mut u) = (0.0, 0.0);
+                let (rs, us, me) = (
+                    servers.rewind.pid(),
+                    servers.umadb.pid(),
+                    std::process::id(),
+                );
                 for turn in 0..2 {
                     if (turn == 0) == rewind_first {
-                        r = one_shot_rewind(n, s, &servers.rewind_ep)
-                            .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
+                        r = metered(&mut fig.rewind_cost, rs, me, || {
+                            let m = one_shot_rewind(n, s, &servers.rewind_ep)
+                                .map_err(|e| format!("Rewind, figure {n}: {e}"))?;
+                            Ok((m.0, to_rate(m)))
+                        })?;
                     } else {
-                        u = to_rate(umadb.call(umadb_figure(n), s.window)?);
+                        let uc = umadb.pid();
+                        u = metered(&mut fig.umadb_cost, us, uc, || {
+                            let m = umadb.call(umadb_figure(n), s.window)?;
+                            Ok((m.0, to_rate(m)))
+                        })?;
                     }
                 }
                 (r, u)
@@ -433,8 +557,8 @@ pub fn run(s: &PeerSettings, progress: &mut dyn FnMut(&str)) -> Result<Vec<PeerF
                 rate(r),
                 rate(u)
             ));
-            figs[n - 1].rewind.push(r);
-            figs[n - 1].umadb.push(u);
+            fig.rewind.push(r);
+            fig.umadb.push(u);
         }
         drop(rewind);
         umadb.finish()?;
@@ -462,6 +586,27 @@ pub fn table(figs: &[PeerFigure]) -> String {
             rate(f.rewind_median()),
             rate(f.umadb_median()),
             f.ratio()
+        );
+    }
+    out
+}
+
+/// The processor time per 1,000 events of each side's server and client,
+/// over all repetitions.
+pub fn cost_table(figs: &[PeerFigure]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| figure (processor ms per 1,000 events) | Rewind server | Rewind client | UmaDB server | UmaDB client |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for f in figs {
+        let (rs, rc) = f.rewind_cost.per_thousand_ms();
+        let (us, uc) = f.umadb_cost.per_thousand_ms();
+        let _ = writeln!(
+            out,
+            "| {}. {} | {rs:.1} | {rc:.1} | {us:.1} | {uc:.1} |",
+            f.number, f.name
         );
     }
     out
@@ -505,7 +650,14 @@ mod tests {
             name: figure_name(2),
             rewind: vec![300.0, 100.0, 240.0],
             umadb: vec![100.0, 100.0, 200.0],
+            rewind_cost: Cost {
+                events: 4000,
+                server: 0.2,
+                client: 0.1,
+            },
+            umadb_cost: Cost::default(),
         };
+        assert_eq!(f.rewind_cost.per_thousand_ms(), (50.0, 25.0));
         assert_eq!(f.rewind_median(), 240.0);
         assert_eq!(f.umadb_median(), 100.0);
         // Ratios 3.0, 1.0 and 1.2: the median is not 240 / 100.
@@ -515,5 +667,35 @@ mod tests {
             t.contains("| 2. 1 event per request, 32 clients | 240/s | 100/s | 1.20 |"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn processor_time_is_read_from_proc_and_agrees_with_getrusage() {
+        fn rusage_secs() -> f64 {
+            // SAFETY: getrusage writes into the struct it is given.
+            let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            tv(u.ru_utime) + tv(u.ru_stime)
+        }
+        let me = std::process::id();
+        let (before, r0) = (cpu_secs(me).unwrap(), rusage_secs());
+        // Work until the kernel has counted 0.3 s of it, however loaded
+        // the machine is.
+        let mut x = 0u64;
+        while rusage_secs() - r0 < 0.3 {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+        }
+        std::hint::black_box(x);
+        let (after, r1) = (cpu_secs(me).unwrap(), rusage_secs());
+        // /proc counts in clock ticks (10 ms here); other test threads
+        // may add their own time to both.
+        assert!(
+            (after - before - (r1 - r0)).abs() < 0.05,
+            "/proc: {before} -> {after}, getrusage: {r0} -> {r1}"
+        );
+        assert!(cpu_secs(u32::MAX).is_err());
     }
 }
