@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::report::rate;
-use crate::{interleave, median, Result};
+use crate::{interleave, median, median_ratio, Result};
 
 pub mod rewind;
 
@@ -142,13 +142,7 @@ impl PeerFigure {
 
     /// The median of the per-repetition ratios Rewind / UmaDB.
     pub fn ratio(&self) -> f64 {
-        let ratios: Vec<f64> = self
-            .rewind
-            .iter()
-            .zip(&self.umadb)
-            .map(|(r, u)| r / u)
-            .collect();
-        median(&ratios)
+        median_ratio(&self.rewind, &self.umadb)
     }
 }
 
