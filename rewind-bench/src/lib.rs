@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 pub mod embedded;
 pub mod machine;
 pub mod net;
+pub mod peers;
 pub mod report;
 pub mod streams;
 
@@ -160,19 +161,19 @@ impl Figure {
     /// repetition measures both sides under the same load on the machine,
     /// so their ratio is steadier than either rate.
     pub fn ratio(&self) -> f64 {
-        let ratios: Vec<f64> = self
-            .rewind
-            .iter()
-            .zip(&self.baseline)
-            .map(|(r, b)| r / b)
-            .collect();
-        median(&ratios)
+        median_ratio(&self.rewind, &self.baseline)
     }
 
     /// Whether the ratio meets the target.
     pub fn passes(&self) -> bool {
         self.ratio() >= self.target
     }
+}
+
+/// The median of the ratios `a[i] / b[i]`, one per repetition.
+pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    median(&ratios)
 }
 
 /// The median of `xs` (the mean of the middle two for an even count); NaN
