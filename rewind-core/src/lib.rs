@@ -16,6 +16,7 @@
 //! | [`subscription`] | [`Subscription`]: the log's history, then live events as they commit |
 //! | [`protocol`]| parsing requests and encoding replies of both wire protocols |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
+//! | [`curve`]   | ZeroMQ CURVE keys: generating, parsing, deriving the public key |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
 //! | [`service`] | the one start-up path: configuration → store → server → ready line |
 //! | [`admin`]   | the operator's tools: stats, streams, verify, export/import, backup, following a store |
@@ -40,6 +41,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod curve;
 mod error;
 pub mod filter;
 pub mod lmdb;
