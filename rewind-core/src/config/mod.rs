@@ -238,7 +238,9 @@ impl Config {
 /// Sets the CURVE options given (as in `[general]` or on the command line)
 /// in `server`: an empty value unsets a key; the allow-list is
 /// comma-separated. The keys are checked by [`ServerOptions::validate`].
-pub(crate) fn set_curve(
+/// The one reading of these options for the configuration file, the
+/// command line and the C ABI's setters.
+pub fn set_curve(
     server: &mut ServerOptions,
     secret: Option<&str>,
     public: Option<&str>,
