@@ -5,6 +5,7 @@
 //! | module  | tests |
 //! |---------|-------|
 //! | `cli`   | command line, INI files, start-up errors, signals, restarts, the exit codeword, the embedded default |
+//! | `curve` | ZeroMQ CURVE: allowed clients on every endpoint, refusals logged, key errors, keygen |
 //! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
 //! | `metrics` | the Prometheus endpoint: off by default; its figures follow what clients do |
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
@@ -14,6 +15,7 @@
 //! `REWIND_E2E_BIN=PATH` runs them against another build of the binary.
 
 mod cli;
+mod curve;
 mod data;
 mod metrics;
 mod store;
