@@ -229,12 +229,18 @@ mod tests {
         assert!(e.to_string().contains("query or command endpoint"), "{e}");
     }
 
+    /// Asserts that `o` fails validation with an error that `kind` accepts
+    /// and whose text contains `needle`.
+    fn refused_as(kind: fn(&Error) -> bool, o: ServerOptions, needle: &str) {
+        let e = o.validate().unwrap_err();
+        assert!(kind(&e), "{e:?}");
+        assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+    }
+
     #[test]
     fn bad_limits_and_names_are_refused() {
-        let refused = |o: ServerOptions, needle: &str| {
-            let e = o.validate().unwrap_err();
-            assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
-            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+        let refused = |o, needle| {
+            refused_as(|e| matches!(e, Error::InvalidArgument(_)), o, needle);
         };
         refused(
             ServerOptions {
@@ -280,8 +286,6 @@ mod tests {
         .unwrap();
     }
 
-    const SECRET: &str = "JTKVSB%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6xx";
-
     fn curve_on() -> ServerOptions {
         let pair = crate::curve::generate_keypair().unwrap();
         let client = crate::curve::generate_keypair().unwrap();
@@ -304,14 +308,10 @@ mod tests {
         }
         .validate()
         .unwrap();
-        let refused = |o: ServerOptions, needle: &str| {
-            let e = o.validate().unwrap_err();
-            assert!(matches!(e, Error::Config(_)), "{e:?}");
-            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
-        };
+        let refused = |o, needle| refused_as(|e| matches!(e, Error::Config(_)), o, needle);
         refused(
             ServerOptions {
-                curve_secret_key: Some(SECRET[..39].into()),
+                curve_secret_key: Some("tooshort".into()),
                 ..on.clone()
             },
             "curve-secret-key must be a CURVE key in Z85",
