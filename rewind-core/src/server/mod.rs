@@ -31,6 +31,8 @@
 //! | `native`     | the native protocol: answers, streamed reads, subscriptions |
 //! | `publish`    | the PUB frames of committed events |
 //! | `blocked`    | peers at the high-water mark and when to retry them |
+//! | `monitor`    | counting connections; logging failed handshakes |
+//! | `zap`        | the ZAP handler: which CURVE clients get in |
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -53,6 +55,7 @@ mod pump;
 mod query;
 mod sockets;
 mod wake;
+mod zap;
 
 pub use options::{
     ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NATIVE_ENDPOINT,
@@ -64,6 +67,7 @@ use event_loop::Core;
 use monitor::Watch;
 use sockets::Sockets;
 use wake::{Mailbox, Mailer, Note, Waker};
+use zap::Zap;
 
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +144,12 @@ impl Server {
         options.validate()?;
         let ctx = zmq::Context::new();
         ctx.set_io_threads(options.zmq_io_threads)?;
-        let (sockets, mut bound) = Sockets::bind(&ctx, &options)?;
+        // The ZAP handler runs before the first CURVE socket is bound.
+        let zap = match &options.curve_secret_key {
+            Some(secret) => Some(Zap::start(&ctx, secret, &options.curve_allowed_clients)?),
+            None => None,
+        };
+        let (sockets, mut bound) = Sockets::bind(&ctx, &options, zap.as_ref())?;
         let metrics = match &options.metrics_address {
             Some(address) => {
                 let store = store.clone();
@@ -165,7 +174,8 @@ impl Server {
                 .into_iter()
                 .flatten()
                 .collect();
-            Watch::start(&ctx, &clients, &subscribers, store.metrics().clone())?
+            let curve = zap.is_some();
+            Watch::start(&ctx, &clients, &subscribers, store.metrics().clone(), curve)?
         };
         let (mailer, mailbox) = Mailbox::open(&ctx)?;
         let handle = StopHandle {
@@ -183,7 +193,7 @@ impl Server {
             handle.stop.clone(),
         );
         let finished = Arc::new(Outcome::default());
-        let thread = spawn(core, watch, ctx, finished.clone())?;
+        let thread = spawn(core, watch, zap, ctx, finished.clone())?;
         Ok(Server {
             handle,
             bound,
@@ -253,6 +263,7 @@ fn announce_commits(store: &Store, mailer: Mailer) -> ListenerId {
 fn spawn(
     mut core: Core,
     watch: Watch,
+    zap: Option<Zap>,
     ctx: zmq::Context,
     finished: Arc<Outcome>,
 ) -> Result<JoinHandle<()>> {
@@ -263,6 +274,7 @@ fn spawn(
             core.shutdown();
             watch.stop();
             drop(core);
+            drop(zap);
             drop(ctx);
             finished.set(r);
         })

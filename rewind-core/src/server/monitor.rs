@@ -4,7 +4,8 @@
 //! ZeroMQ reports connections through socket monitors (an inproc PAIR per
 //! socket). A thread of its own reads them, so the event loop, the hot path
 //! of every request, polls nothing more. It never touches the monitored
-//! sockets: it only reads events and updates two gauges.
+//! sockets: it only reads events, updates two gauges and, when CURVE is
+//! on, logs the connections whose handshake failed.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,14 +28,21 @@ pub(super) struct Watch {
 
 impl Watch {
     /// Starts counting the connections of `clients` (request sockets) and
-    /// `subscribers` (PUB sockets) into `metrics`.
+    /// `subscribers` (PUB sockets) into `metrics`; with `log_refusals`
+    /// (CURVE is on), also logs every failed handshake as a refusal.
     pub fn start(
         ctx: &zmq::Context,
         clients: &[&zmq::Socket],
         subscribers: &[&zmq::Socket],
         metrics: Arc<Metrics>,
+        log_refusals: bool,
     ) -> Result<Watch> {
-        let events = (zmq::SocketEvent::ACCEPTED as i32) | (zmq::SocketEvent::DISCONNECTED as i32);
+        let mut events =
+            (zmq::SocketEvent::ACCEPTED as i32) | (zmq::SocketEvent::DISCONNECTED as i32);
+        if log_refusals {
+            events |= (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32)
+                | (zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32);
+        }
         let mut pairs = Vec::new();
         let kinds = clients
             .iter()
@@ -100,6 +108,13 @@ fn watch(pairs: Vec<(zmq::Socket, bool)>, metrics: &Metrics, stop: &AtomicBool) 
                 continue;
             }
             while let Ok(frames) = pair.recv_multipart(zmq::DONTWAIT) {
+                if let Some(why) = frames.first().and_then(|f| handshake_failure(f)) {
+                    let endpoint = frames.get(1).map(|e| String::from_utf8_lossy(e));
+                    log::warn!(
+                        "refused a client on {}: {why}",
+                        endpoint.as_deref().unwrap_or("?")
+                    );
+                }
                 let Some(delta) = frames.first().and_then(|f| change(f)) else {
                     continue;
                 };
@@ -125,6 +140,28 @@ fn change(frame: &[u8]) -> Option<i64> {
     match zmq::SocketEvent::from_raw(raw) {
         zmq::SocketEvent::ACCEPTED => Some(1),
         zmq::SocketEvent::DISCONNECTED => Some(-1),
+        _ => None,
+    }
+}
+
+/// Why a handshake failed, when the monitor event says one did (the
+/// refusals of the ZAP handler are logged by it, with the client's key).
+fn handshake_failure(frame: &[u8]) -> Option<String> {
+    let raw = u16::from_ne_bytes(frame.get(..2)?.try_into().ok()?);
+    let value = u32::from_ne_bytes(frame.get(2..6)?.try_into().ok()?);
+    match zmq::SocketEvent::from_raw(raw) {
+        zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
+            if value == zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH =>
+        {
+            Some("its security mechanism is not the server's (CURVE on one side only)".into())
+        }
+        zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => Some(format!(
+            "the handshake failed (ZeroMQ protocol error {value:#x})"
+        )),
+        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL => Some(format!(
+            "the handshake failed ({})",
+            std::io::Error::from_raw_os_error(value as i32)
+        )),
         _ => None,
     }
 }
@@ -159,6 +196,34 @@ mod tests {
     }
 
     #[test]
+    fn failed_handshakes_are_described() {
+        let frame = |e: zmq::SocketEvent, v: u32| {
+            let mut f = (e as u16).to_ne_bytes().to_vec();
+            f.extend_from_slice(&v.to_ne_bytes());
+            f
+        };
+        let mismatch = zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+        let why = handshake_failure(&frame(
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+            mismatch,
+        ));
+        assert!(why.unwrap().contains("CURVE on one side only"));
+        let why = handshake_failure(&frame(
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+            0x1000_0000,
+        ));
+        assert!(why.unwrap().contains("0x10000000"));
+        assert!(
+            handshake_failure(&frame(zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL, 104)).is_some()
+        );
+        assert_eq!(
+            handshake_failure(&frame(zmq::SocketEvent::ACCEPTED, 7)),
+            None
+        );
+        assert_eq!(handshake_failure(&[1, 0]), None);
+    }
+
+    #[test]
     fn connections_are_counted_and_uncounted() {
         let ctx = zmq::Context::new();
         let router = ctx.socket(zmq::ROUTER).unwrap();
@@ -166,7 +231,7 @@ mod tests {
         let publisher = ctx.socket(zmq::PUB).unwrap();
         publisher.bind("tcp://127.0.0.1:*").unwrap();
         let metrics = Arc::new(Metrics::default());
-        let watch = Watch::start(&ctx, &[&router], &[&publisher], metrics.clone()).unwrap();
+        let watch = Watch::start(&ctx, &[&router], &[&publisher], metrics.clone(), false).unwrap();
         let ep = |s: &zmq::Socket| s.get_last_endpoint().unwrap().unwrap();
         let clients: Vec<_> = (0..3)
             .map(|_| {
