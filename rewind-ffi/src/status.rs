@@ -63,6 +63,11 @@ pub enum rewind_status {
     /// An endpoint could not be bound: malformed, not allowed, or in use.
     /// The message names the endpoint.
     Bind = 402,
+    /// A connected store (`rewind_store_connect`) could not reach its
+    /// server: no reply came within the request timeout after every retry,
+    /// the connection failed, or the CURVE handshake was refused. The
+    /// message says which. Added in 0.6.0.
+    Network = 403,
     /// A bug in librewind: a panic was caught at the boundary, or an
     /// internal thread of a server panicked. The object the call was
     /// working on may be in an unexpected state.
@@ -94,6 +99,7 @@ impl rewind_status {
             rewind_status::Config => "configuration error\0",
             rewind_status::Zmq => "ZeroMQ error\0",
             rewind_status::Bind => "an endpoint could not be bound\0",
+            rewind_status::Network => "the server could not be reached\0",
             rewind_status::Panic => "internal error (a bug in librewind)\0",
             rewind_status::Other => "other error\0",
         }
@@ -120,6 +126,7 @@ impl rewind_status {
             Config,
             Zmq,
             Bind,
+            Network,
             Panic,
             Other,
         ]
@@ -171,6 +178,21 @@ impl FfiError {
         FfiError {
             status: rewind_status::InvalidArgument,
             message: message.into(),
+        }
+    }
+}
+
+impl FfiError {
+    /// The error of a call on a connected store: as `From<Error>`, except
+    /// that the network failures of the client are NETWORK, not ZMQ.
+    pub(crate) fn remote(e: Error) -> FfiError {
+        let status = match e {
+            Error::Network(_) => rewind_status::Network,
+            ref other => status_of(other),
+        };
+        FfiError {
+            status,
+            message: e.to_string(),
         }
     }
 }
