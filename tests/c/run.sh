@@ -126,6 +126,22 @@ if [[ -z $ZMQ_LIB ]]; then
   echo "$passed passed, $failed failed"
   exit 1
 fi
+# That libzmq has CURVE, on the libsodium that libsodium-sys-stable built
+# for the same target directory: the clients link it too.
+SODIUM_LIB=""
+for out in $(ls -t "$CARGO_OUT"/build/libsodium-sys-stable-*/output 2>/dev/null); do
+  lib=$(grep '^cargo:lib=' "$out" | cut -d= -f2-)
+  if [[ -f $lib/libsodium.a ]]; then
+    SODIUM_LIB=$lib/libsodium.a
+    break
+  fi
+done
+if [[ -z $SODIUM_LIB ]]; then
+  fail "finding the libsodium.a that libsodium-sys-stable built under $CARGO_OUT/build"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+ZMQ_LIB="$ZMQ_LIB $SODIUM_LIB"
 echo "libzmq for the test clients: $ZMQ_LIB"
 
 # compile NAME LINKAGE COMPILER FLAGS SOURCE [uses-zmq]

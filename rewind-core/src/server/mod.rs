@@ -173,7 +173,8 @@ impl Server {
                 .into_iter()
                 .flatten()
                 .collect();
-            Watch::start(&ctx, &clients, &subscribers, store.metrics().clone())?
+            let curve = zap.is_some();
+            Watch::start(&ctx, &clients, &subscribers, store.metrics().clone(), curve)?
         };
         let (mailer, mailbox) = Mailbox::open(&ctx)?;
         let handle = StopHandle {

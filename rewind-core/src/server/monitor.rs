@@ -4,7 +4,8 @@
 //! ZeroMQ reports connections through socket monitors (an inproc PAIR per
 //! socket). A thread of its own reads them, so the event loop, the hot path
 //! of every request, polls nothing more. It never touches the monitored
-//! sockets: it only reads events and updates two gauges.
+//! sockets: it only reads events, updates two gauges and, when CURVE is
+//! on, logs the connections whose handshake failed.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,17 +28,21 @@ pub(super) struct Watch {
 
 impl Watch {
     /// Starts counting the connections of `clients` (request sockets) and
-    /// `subscribers` (PUB sockets) into `metrics`.
+    /// `subscribers` (PUB sockets) into `metrics`; with `log_refusals`
+    /// (CURVE is on), also logs every failed handshake as a refusal.
     pub fn start(
         ctx: &zmq::Context,
         clients: &[&zmq::Socket],
         subscribers: &[&zmq::Socket],
         metrics: Arc<Metrics>,
+        log_refusals: bool,
     ) -> Result<Watch> {
-        let events = (zmq::SocketEvent::ACCEPTED as i32)
-            | (zmq::SocketEvent::DISCONNECTED as i32)
-            | (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32)
-            | (zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32);
+        let mut events =
+            (zmq::SocketEvent::ACCEPTED as i32) | (zmq::SocketEvent::DISCONNECTED as i32);
+        if log_refusals {
+            events |= (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32)
+                | (zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32);
+        }
         let mut pairs = Vec::new();
         let kinds = clients
             .iter()
@@ -226,7 +231,7 @@ mod tests {
         let publisher = ctx.socket(zmq::PUB).unwrap();
         publisher.bind("tcp://127.0.0.1:*").unwrap();
         let metrics = Arc::new(Metrics::default());
-        let watch = Watch::start(&ctx, &[&router], &[&publisher], metrics.clone()).unwrap();
+        let watch = Watch::start(&ctx, &[&router], &[&publisher], metrics.clone(), false).unwrap();
         let ep = |s: &zmq::Socket| s.get_last_endpoint().unwrap().unwrap();
         let clients: Vec<_> = (0..3)
             .map(|_| {

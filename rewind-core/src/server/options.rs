@@ -7,7 +7,8 @@ use crate::protocol::ParseOptions;
 use crate::{curve, Error, Result};
 
 /// The server's endpoints and limits; the same options as the CLI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows every field but the CURVE secret key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// v1 query endpoints (clients connect REQ sockets).
     pub query_endpoints: Vec<String>,
@@ -59,6 +60,26 @@ pub const DEFAULT_PUBLISH_ENDPOINT: &str = "tcp://127.0.0.1:9003";
 pub const DEFAULT_NATIVE_ENDPOINT: &str = "tcp://127.0.0.1:9004";
 /// The default maximum request size: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = self.curve_secret_key.as_ref().map(|_| "<hidden>");
+        f.debug_struct("ServerOptions")
+            .field("query_endpoints", &self.query_endpoints)
+            .field("streaming_endpoints", &self.streaming_endpoints)
+            .field("command_endpoints", &self.command_endpoints)
+            .field("publish_endpoints", &self.publish_endpoints)
+            .field("zmq_io_threads", &self.zmq_io_threads)
+            .field("exit_codeword", &self.exit_codeword)
+            .field("max_message_size", &self.max_message_size)
+            .field("default_stream", &self.default_stream)
+            .field("metrics_address", &self.metrics_address)
+            .field("curve_secret_key", &secret)
+            .field("curve_public_key", &self.curve_public_key)
+            .field("curve_allowed_clients", &self.curve_allowed_clients)
+            .finish()
+    }
+}
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -251,12 +272,18 @@ mod tests {
         native_only.validate().unwrap();
     }
 
+    /// Asserts that `o` fails validation with an error that `kind` accepts
+    /// and whose text contains `needle`.
+    fn refused_as(kind: fn(&Error) -> bool, o: ServerOptions, needle: &str) {
+        let e = o.validate().unwrap_err();
+        assert!(kind(&e), "{e:?}");
+        assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+    }
+
     #[test]
     fn bad_limits_and_names_are_refused() {
-        let refused = |o: ServerOptions, needle: &str| {
-            let e = o.validate().unwrap_err();
-            assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
-            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+        let refused = |o, needle| {
+            refused_as(|e| matches!(e, Error::InvalidArgument(_)), o, needle);
         };
         refused(
             ServerOptions {
@@ -302,8 +329,6 @@ mod tests {
         .unwrap();
     }
 
-    const SECRET: &str = "JTKVSB%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6xx";
-
     fn curve_on() -> ServerOptions {
         let pair = crate::curve::generate_keypair().unwrap();
         let client = crate::curve::generate_keypair().unwrap();
@@ -319,6 +344,15 @@ mod tests {
     fn curve_keys_are_checked() {
         let on = curve_on();
         on.validate().unwrap();
+        let shown = format!("{on:?}");
+        assert!(
+            !shown.contains(on.curve_secret_key.as_deref().unwrap()),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("curve_secret_key: Some(\"<hidden>\")"),
+            "{shown}"
+        );
         assert!(on.describe().ends_with("CURVE on, 1 allowed client key(s)"));
         ServerOptions {
             curve_public_key: None,
@@ -326,14 +360,10 @@ mod tests {
         }
         .validate()
         .unwrap();
-        let refused = |o: ServerOptions, needle: &str| {
-            let e = o.validate().unwrap_err();
-            assert!(matches!(e, Error::Config(_)), "{e:?}");
-            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
-        };
+        let refused = |o, needle| refused_as(|e| matches!(e, Error::Config(_)), o, needle);
         refused(
             ServerOptions {
-                curve_secret_key: Some(SECRET[..39].into()),
+                curve_secret_key: Some("tooshort".into()),
                 ..on.clone()
             },
             "curve-secret-key must be a CURVE key in Z85",
