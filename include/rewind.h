@@ -791,6 +791,10 @@ rewind_status rewind_store_open_in_memory(struct rewind_store **out);
 /**
  * Closes the store and frees the handle. NULL does nothing (returns OK).
  *
+ * A store from `rewind_store_connect` closes its connection: its
+ * subscriptions then fail with REWIND_STATUS_CLOSED, and nothing changes on
+ * the server. The rest of this paragraph is about embedded stores.
+ *
  * Appends already submitted by other threads are committed first; then the
  * store is synced to disk and its writer stops. A server started on this
  * store with `rewind_server_start` keeps the store's files open, but its

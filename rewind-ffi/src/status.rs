@@ -403,4 +403,24 @@ mod tests {
             assert_eq!(status_of(&e), s, "{e}");
         }
     }
+
+    #[test]
+    fn a_connected_stores_network_failure_is_network_and_the_rest_as_embedded() {
+        let e = FfiError::remote(Error::Network("no reply from tcp://x:1".into()));
+        assert_eq!(e.status, rewind_status::Network);
+        assert!(e.message.contains("no reply"), "{}", e.message);
+        assert_eq!(
+            FfiError::remote(Error::DuplicateId(b"x".to_vec())).status,
+            rewind_status::DuplicateId
+        );
+        assert_eq!(
+            FfiError::remote(Error::Closed).status,
+            rewind_status::Closed
+        );
+        // The embedded side keeps ZMQ for a failure of the messaging layer.
+        assert_eq!(
+            FfiError::from(Error::Network("x".into())).status,
+            rewind_status::Zmq
+        );
+    }
 }
