@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "events.h"
 #include "rewind.h"
 
 static void sleep_ms(long ms) {
@@ -29,33 +30,6 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
-}
-
-static rewind_new_event_ex typed(const char *id, const char *type, const char *data) {
-  rewind_new_event_ex e;
-  memset(&e, 0, sizeof e);
-  e.id = (const uint8_t *)id;
-  e.id_len = id ? strlen(id) : 0;
-  e.event_type = (const uint8_t *)type;
-  e.event_type_len = type ? strlen(type) : 0;
-  e.metadata = (const uint8_t *)"m";
-  e.metadata_len = 1;
-  e.data = (const uint8_t *)data;
-  e.data_len = strlen(data);
-  return e;
-}
-
-static rewind_stream_append part(const char *stream, rewind_expected_kind kind, uint64_t version,
-                                 const rewind_new_event_ex *events, size_t n) {
-  rewind_stream_append p;
-  memset(&p, 0, sizeof p);
-  p.stream = (const uint8_t *)stream;
-  p.stream_len = strlen(stream);
-  p.expected = kind;
-  p.expected_version = version;
-  p.events = events;
-  p.n_events = n;
-  return p;
 }
 
 static uint64_t next_position(rewind_store *s) {
@@ -124,7 +98,7 @@ static rewind_store *connect_to(const char *endpoint, uint64_t timeout_ms, uint3
 /* ---- the suite both kinds of store run ---- */
 
 static void expected_versions(rewind_store *s) {
-  rewind_new_event_ex e = typed(NULL, "opened", "1");
+  rewind_new_event_ex e = typed(NULL, "opened", "m", "1");
   rewind_appended *out = NULL;
   bool exists = false;
   uint64_t version = 99, position = 99;
@@ -169,8 +143,8 @@ static void ids_and_retries(rewind_store *s) {
   rewind_new_event_ex e[2];
   rewind_new_event_ex changed;
   rewind_appended *first = NULL, *again = NULL;
-  e[0] = typed("id-a", "t", "a");
-  e[1] = typed("id-b", "t", "b");
+  e[0] = typed("id-a", "t", "m", "a");
+  e[1] = typed("id-b", "t", "m", "b");
   CHECK_OK(rewind_store_append_ex(s, B("ids"), e, 2, REWIND_EXPECTED_ANY, 0, &first));
   /* The same append again is a retry: the original positions, nothing new. */
   CHECK_OK(rewind_store_append_ex(s, B("ids"), e, 2, REWIND_EXPECTED_ANY, 0, &again));
@@ -183,7 +157,7 @@ static void ids_and_retries(rewind_store *s) {
   rewind_appended_free(first);
   rewind_appended_free(again);
   CHECK(next_position(s) == 5);
-  changed = typed("id-a", "t", "other data");
+  changed = typed("id-a", "t", "m", "other data");
   CHECK_STATUS(rewind_store_append_ex(s, B("ids"), &changed, 1, REWIND_EXPECTED_ANY, 0, NULL),
                REWIND_STATUS_DUPLICATE_ID);
   /* The first append, without types. */
@@ -204,9 +178,9 @@ static void multi_stream_appends(rewind_store *s) {
   rewind_stream_append parts[2];
   rewind_appended *out = NULL;
   const rewind_append_result *r;
-  a[0] = typed(NULL, "x", "a0");
-  a[1] = typed(NULL, "y", "a1");
-  b[0] = typed(NULL, "x", "b0");
+  a[0] = typed(NULL, "x", "m", "a0");
+  a[1] = typed(NULL, "y", "m", "a1");
+  b[0] = typed(NULL, "x", "m", "b0");
   parts[0] = part("multi-a", REWIND_EXPECTED_NO_STREAM, 0, a, 2);
   parts[1] = part("multi-b", REWIND_EXPECTED_ANY, 0, b, 1);
   CHECK_OK(rewind_store_append_multi(s, parts, 2, &out));
@@ -220,8 +194,8 @@ static void multi_stream_appends(rewind_store *s) {
   /* A conflict on one part refuses the whole append. */
   parts[1] = part("multi-b", REWIND_EXPECTED_NO_STREAM, 0, b, 1);
   parts[0] = part("multi-c", REWIND_EXPECTED_ANY, 0, a, 2);
-  a[0] = typed(NULL, "x", "c0");
-  a[1] = typed(NULL, "x", "c1");
+  a[0] = typed(NULL, "x", "m", "c0");
+  a[1] = typed(NULL, "x", "m", "c1");
   CHECK_STATUS(rewind_store_append_multi(s, parts, 2, NULL),
                REWIND_STATUS_WRONG_EXPECTED_VERSION);
   CHECK(next_position(s) == 9);
@@ -351,7 +325,7 @@ struct appender {
 
 static void *append_later(void *arg) {
   struct appender *a = arg;
-  rewind_new_event_ex e = typed(NULL, "live", "late");
+  rewind_new_event_ex e = typed(NULL, "live", "m", "late");
   sleep_ms(a->delay_ms);
   return (void *)(intptr_t)rewind_store_append_ex(a->store, B("sub-1"), &e, 1,
                                                    REWIND_EXPECTED_ANY, 0, NULL);
@@ -380,8 +354,8 @@ static void subscriptions(rewind_store *s) {
   void *result = NULL;
   int i;
 
-  e[0] = typed(NULL, "t", "h0");
-  e[1] = typed(NULL, "t", "h1");
+  e[0] = typed(NULL, "t", "m", "h0");
+  e[1] = typed(NULL, "t", "m", "h1");
   CHECK_OK(rewind_store_append_ex(s, B("sub-1"), e, 2, REWIND_EXPECTED_ANY, 0, NULL));
   memset(&filter, 0, sizeof filter);
   filter.stream_prefix = (const uint8_t *)"sub-";
@@ -404,7 +378,7 @@ static void subscriptions(rewind_store *s) {
   CHECK(item.kind == REWIND_SUBSCRIPTION_TIMEOUT);
   /* A live event, appended by another thread while this one waits; one the
    * filter does not pass is skipped. */
-  e[0] = typed(NULL, "t", "elsewhere");
+  e[0] = typed(NULL, "t", "m", "elsewhere");
   CHECK_OK(rewind_store_append_ex(s, B("other"), e, 1, REWIND_EXPECTED_ANY, 0, NULL));
   a.store = s;
   a.delay_ms = 100;
@@ -528,7 +502,7 @@ static void test_requests_are_retried_across_a_server_restart(void) {
   struct served sv;
   struct restarter r;
   pthread_t thread;
-  rewind_new_event_ex e = typed(NULL, "t", "across");
+  rewind_new_event_ex e = typed(NULL, "t", "m", "across");
   rewind_appended *out = NULL;
   rewind_events *ev = NULL;
   CHECK_OK(rewind_store_open_in_memory(&backing));

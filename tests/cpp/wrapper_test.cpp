@@ -557,6 +557,15 @@ void cancel_wakes_a_blocked_next(Rewind::Store &store) {
   moved.cancel();
 }
 
+// Server options with only a native endpoint, on a port the system picks.
+Rewind::ServerOptions &native_only(Rewind::ServerOptions &opts) {
+  return opts.query_endpoints("")
+      .streaming_endpoints("")
+      .command_endpoints("")
+      .publish_endpoints("")
+      .native_endpoints("tcp://127.0.0.1:*");
+}
+
 // Runs `test` on a fresh embedded store, then on a fresh store of a server
 // in-process, through Store::connect: the same checks must pass on both.
 void on_both(const std::string &name, void (*test)(Rewind::Store &)) {
@@ -567,11 +576,7 @@ void on_both(const std::string &name, void (*test)(Rewind::Store &)) {
   run((name + " (connected)").c_str(), [test] {
     Rewind::Store backing = Rewind::Store::in_memory();
     Rewind::ServerOptions opts;
-    opts.query_endpoints("")
-        .streaming_endpoints("")
-        .command_endpoints("")
-        .publish_endpoints("")
-        .native_endpoints("tcp://127.0.0.1:*");
+    native_only(opts);
     Rewind::Server server = Rewind::Server::start(backing, opts);
     Rewind::Store store = Rewind::Store::connect(server.endpoints(Rewind::EndpointKind::Native));
     test(store);
@@ -606,12 +611,7 @@ void connected_store_errors_and_curve() {
   CHECK(server_keys.public_key != client_keys.public_key);
   Rewind::Store backing = Rewind::Store::in_memory();
   Rewind::ServerOptions opts;
-  opts.query_endpoints("")
-      .streaming_endpoints("")
-      .command_endpoints("")
-      .publish_endpoints("")
-      .native_endpoints("tcp://127.0.0.1:*")
-      .curve(server_keys.secret_key, client_keys.public_key);
+  native_only(opts).curve(server_keys.secret_key, client_keys.public_key);
   Rewind::Server server = Rewind::Server::start(backing, opts);
   Rewind::ClientOptions with_keys;
   with_keys.curve(server_keys.public_key, client_keys.public_key, client_keys.secret_key);
