@@ -281,6 +281,15 @@ static void every_read(rewind_store *s) {
   next = 0;
   CHECK_OK(rewind_store_read_log_filtered_visit(s, 7, 100, &filter, collect, &seen, &next));
   CHECK(seen.n == 1 && seen.positions[0] == 8 && next == 9);
+  /* The last event passed is not the log's last: the scan went on to the
+   * end, and the next read starts there. */
+  filter.match_types = false;
+  filter.stream_prefix = (const uint8_t *)"acct-";
+  filter.stream_prefix_len = 5;
+  CHECK_OK(rewind_store_read_log_filtered(s, 1, 100, &filter, &ev, &next));
+  CHECK(count_and_free(ev) == 2 && next == 9);
+  CHECK_OK(rewind_store_read_log_filtered(s, 50, 100, &filter, &ev, &next));
+  CHECK(count_and_free(ev) == 0 && next == 50);
   CHECK_OK(rewind_store_read_log_filtered(s, 0, 100, NULL, &ev, &next));
   CHECK(count_and_free(ev) == 9 && next == 9);
 
