@@ -70,6 +70,12 @@
 #define REWIND_FROM_NOW UINT64_MAX
 
 /**
+ * The length of a CURVE key in Z85 text, plus its NUL: the size of each
+ * buffer `rewind_curve_keypair` writes.
+ */
+#define REWIND_CURVE_KEY_BUFFER 41
+
+/**
  * The outcome of every fallible `rewind_` function.
  *
  * The numbers are stable and grouped in bands by origin: 1xx the caller's
@@ -164,6 +170,13 @@ enum rewind_status
    */
   REWIND_STATUS_BIND = 402,
   /**
+   * A connected store (`rewind_store_connect`) could not reach its
+   * server: no reply came within the request timeout after every retry,
+   * the connection failed, or the CURVE handshake was refused. The
+   * message says which. Added in 0.6.0.
+   */
+  REWIND_STATUS_NETWORK = 403,
+  /**
    * A bug in librewind: a panic was caught at the boundary, or an
    * internal thread of a server panicked. The object the call was
    * working on may be in an unexpected state.
@@ -223,6 +236,18 @@ typedef uint32_t rewind_server_state;
 typedef struct rewind_appended rewind_appended;
 
 /**
+ * How a connected store talks to its server (added in 0.6.0).
+ *
+ * Created by `rewind_client_options_new` with the defaults (a request
+ * timeout of 5 seconds, 3 retries, no CURVE), changed by the
+ * `rewind_client_options_set_` functions, freed by
+ * `rewind_client_options_free`. Not synchronized: use one options object
+ * from one thread at a time. `rewind_store_connect` copies them, so they
+ * may be changed or freed afterwards.
+ */
+typedef struct rewind_client_options rewind_client_options;
+
+/**
  * The events of a read, copied out of the store into one buffer.
  *
  * Owned by the caller, who frees it with `rewind_events_free`. Every
@@ -256,13 +281,16 @@ typedef struct rewind_server rewind_server;
 typedef struct rewind_server_options rewind_server_options;
 
 /**
- * An open event store: an LMDB directory or an in-memory store.
+ * An open event store: an LMDB directory, an in-memory store, or the store
+ * of a Rewind server reached over the network.
  *
- * Created by `rewind_store_open_lmdb` or `rewind_store_open_in_memory`,
- * released by `rewind_store_close`. A store handle may be used by any
- * number of threads at once (appends from several threads share one disk
- * commit); only `rewind_store_close` must not overlap with other calls on
- * the same handle.
+ * Created by `rewind_store_open_lmdb`, `rewind_store_open_in_memory` or
+ * `rewind_store_connect`, released by `rewind_store_close`. Every
+ * `rewind_store_` function works on each kind, with the same semantics and
+ * statuses (a connected store adds REWIND_STATUS_NETWORK). A store handle
+ * may be used by any number of threads at once (appends from several
+ * threads share one disk commit); only `rewind_store_close` must not
+ * overlap with other calls on the same handle.
  */
 typedef struct rewind_store rewind_store;
 
@@ -762,6 +790,10 @@ rewind_status rewind_store_open_in_memory(struct rewind_store **out);
 
 /**
  * Closes the store and frees the handle. NULL does nothing (returns OK).
+ *
+ * A store from `rewind_store_connect` closes its connection: its
+ * subscriptions then fail with REWIND_STATUS_CLOSED, and nothing changes on
+ * the server. The rest of this paragraph is about embedded stores.
  *
  * Appends already submitted by other threads are committed first; then the
  * store is synced to disk and its writer stops. A server started on this
@@ -1775,8 +1807,8 @@ rewind_status rewind_server_options_set_default_stream(struct rewind_server_opti
  *
  * Returns REWIND_STATUS_OK, NULL_PARAMETER (any argument NULL), CONFIG (no
  * query and no command endpoint), BIND (an endpoint that cannot be bound:
- * the message names it), INVALID_ARGUMENT (an option out of its domain),
- * ZMQ.
+ * the message names it), INVALID_ARGUMENT (an option out of its domain, or
+ * a `store` from `rewind_store_connect`), ZMQ.
  *
  * # Safety
  * `store` and `options` are NULL or live; `out` is NULL or writable.
@@ -1886,6 +1918,154 @@ rewind_status rewind_server_wait(const struct rewind_server *server,
  * by anyone afterwards.
  */
 void rewind_server_free(struct rewind_server *server);
+
+/**
+ * Creates client options holding the defaults (see
+ * `rewind_client_options`). Added in 0.6.0.
+ *
+ * `out` receives on success a new object owned by the caller, to be freed
+ * with `rewind_client_options_free`; untouched on failure. Does not block;
+ * thread-safe.
+ *
+ * Returns REWIND_STATUS_OK or NULL_PARAMETER (`out` NULL).
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+rewind_status rewind_client_options_new(struct rewind_client_options **out);
+
+/**
+ * Frees client options. NULL does nothing. Never blocks. Added in 0.6.0.
+ *
+ * # Safety
+ * `options` is NULL or a live object, not used afterwards.
+ */
+void rewind_client_options_free(struct rewind_client_options *options);
+
+/**
+ * Sets how long a request waits for its reply (or the next part of a long
+ * read's reply), in milliseconds, before the client reconnects and sends it
+ * again (default 5000). Added in 0.6.0.
+ *
+ * A request fails with REWIND_STATUS_NETWORK after the retries (see
+ * `rewind_client_options_set_retries`), so with no server it returns after
+ * about `timeout_ms * (retries + 1)`. Does not block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`options` NULL),
+ * INVALID_ARGUMENT (0).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+rewind_status rewind_client_options_set_timeout_ms(struct rewind_client_options *options,
+                                                   uint64_t timeout_ms);
+
+/**
+ * Sets how many times a request is sent again, after a timeout or a lost
+ * connection, before it fails with REWIND_STATUS_NETWORK (default 3; 0
+ * sends each request once). Appends are safe to resend: the client gives
+ * every event without an id a UUIDv7 first, so the server recognises a
+ * retry and answers with the original versions and positions. Added in
+ * 0.6.0. Does not block.
+ *
+ * Returns REWIND_STATUS_OK or NULL_PARAMETER (`options` NULL).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live.
+ */
+rewind_status rewind_client_options_set_retries(struct rewind_client_options *options,
+                                                uint32_t retries);
+
+/**
+ * Turns CURVE on for a server that requires it (added in 0.6.0): the
+ * server's public key, and this client's public and secret keys (its public
+ * key must be on the server's allow-list), each a NUL-terminated string of
+ * 40 Z85 characters such as `rewind_curve_keypair` writes, borrowed for the
+ * call (the options keep copies). NULL for all three turns CURVE off again.
+ *
+ * The keys are checked by `rewind_store_connect` (CONFIG for a key that is
+ * not 40 characters of Z85, or a libzmq without CURVE). A server that
+ * refuses the keys answers nothing: requests then fail with
+ * REWIND_STATUS_NETWORK, with a message naming CURVE. Does not block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (some but not all keys NULL),
+ * INVALID_ARGUMENT (a key that is not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; each key is NULL or NUL-terminated.
+ */
+rewind_status rewind_client_options_set_curve(struct rewind_client_options *options,
+                                              const char *server_public_key,
+                                              const char *public_key,
+                                              const char *secret_key);
+
+/**
+ * Connects to the Rewind server whose native protocol endpoint is
+ * `endpoint` (such as `"tcp://127.0.0.1:9004"`; see
+ * `REWIND_ENDPOINT_NATIVE`), and gives a store handle that every
+ * `rewind_store_` and `rewind_subscription_` function works on as on an
+ * embedded store, with the same semantics and statuses; code moves from
+ * an embedded store to a server by changing this one call. Added in 0.6.0.
+ *
+ * - `endpoint`: NUL-terminated, borrowed for the call.
+ * - `options`: NULL for the defaults; otherwise borrowed for the call (the
+ *   handle keeps a copy).
+ * - `out`: on success receives a new handle owned by the caller, to be
+ *   released with `rewind_store_close` (which closes the connection;
+ *   subscriptions made from it then fail with REWIND_STATUS_CLOSED).
+ *   Untouched on failure.
+ *
+ * The connection is made in the background: this call does not wait for
+ * the server, and a server that is not there yet is found when it comes.
+ * Every call on the handle then waits up to the request timeout for its
+ * reply, reconnects and resends up to the retries, and fails with
+ * REWIND_STATUS_NETWORK when no reply came (the message says why). Appends
+ * are durable on the server when they return. A connected store cannot be
+ * served by `rewind_server_start` (INVALID_ARGUMENT).
+ *
+ * Does not block (beyond creating a socket and a thread). Thread-safe; the
+ * handle may be used by any number of threads at once, their requests in
+ * flight together.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`endpoint` or `out` NULL),
+ * INVALID_ARGUMENT (an endpoint that is not UTF-8 or that ZeroMQ cannot
+ * connect to), CONFIG (CURVE keys that are not Z85 keys, or a libzmq
+ * without CURVE), NETWORK (the messaging layer failed).
+ *
+ * # Safety
+ * `endpoint` is NULL or NUL-terminated; `options` is NULL or live; `out`
+ * is NULL or writable.
+ */
+rewind_status rewind_store_connect(const char *endpoint,
+                                   const struct rewind_client_options *options,
+                                   struct rewind_store **out);
+
+/**
+ * Generates a new CURVE key pair (added in 0.6.0): writes the public key
+ * and the secret key, each 40 Z85 characters and a NUL, into the caller's
+ * buffers of at least REWIND_CURVE_KEY_BUFFER (41) bytes. The keys contain
+ * no `%` and do not start with `-`, so they paste as they are into a
+ * configuration file and a command line. Give the public key to the other
+ * side (a client's to the server's allow-list, the server's to
+ * `rewind_client_options_set_curve`); keep the secret key. Nothing is
+ * written on failure.
+ *
+ * Does not block. Thread-safe.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (a buffer NULL), CONFIG (this
+ * build's libzmq has no CURVE).
+ *
+ * # Safety
+ * Each buffer is NULL or writable for 41 bytes.
+ */
+rewind_status rewind_curve_keypair(char *public_out,
+                                   char *secret_out);
 
 #ifdef __cplusplus
 }  // extern "C"

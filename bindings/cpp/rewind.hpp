@@ -17,6 +17,11 @@
 //   for (Rewind::EventView e : store.read_stream("orders"))
 //     std::cout << e.version << " " << e.data << "\n";
 //
+// The same code runs against a Rewind server by changing the constructor:
+//   Rewind::Store store = Rewind::Store::connect("tcp://127.0.0.1:9004");
+// (a connected store's network failures throw an Error with the status
+// REWIND_STATUS_NETWORK).
+//
 // Thread safety is that of the C ABI: a Store or Server may be used from
 // several threads at once (not while it is moved from, closed or destroyed);
 // Events and Appended are immutable; ServerOptions is for one thread at a
@@ -96,6 +101,9 @@ struct ServerDeleter {
 };
 struct SubscriptionDeleter {
   void operator()(rewind_subscription *p) const noexcept { rewind_subscription_free(p); }
+};
+struct ClientOptionsDeleter {
+  void operator()(rewind_client_options *p) const noexcept { rewind_client_options_free(p); }
 };
 
 }  // namespace detail
@@ -458,8 +466,61 @@ class Subscription {
   bool cancelled_ = false;
 };
 
-/// An open event store. Move-only; closed (and freed) by close() or by the
-/// destructor. Destroy a Server running on a store before the store.
+/// How a connected store talks to its server: the defaults (a request
+/// timeout of 5 seconds, 3 retries, no CURVE), changed by the setters
+/// (which chain). Store::connect copies them.
+class ClientOptions {
+ public:
+  ClientOptions() {
+    rewind_client_options *raw = nullptr;
+    detail::check(rewind_client_options_new(&raw));
+    p_.reset(raw);
+  }
+
+  /// How long a request waits for its reply before it is sent again.
+  ClientOptions &timeout(std::chrono::milliseconds t) {
+    detail::check(
+        rewind_client_options_set_timeout_ms(p_.get(), static_cast<uint64_t>(t.count())));
+    return *this;
+  }
+  /// How many times a request is sent again before it fails with
+  /// REWIND_STATUS_NETWORK.
+  ClientOptions &retries(uint32_t n) {
+    detail::check(rewind_client_options_set_retries(p_.get(), n));
+    return *this;
+  }
+  /// CURVE: the server's public key and this client's key pair (Z85).
+  ClientOptions &curve(const std::string &server_public_key, const std::string &public_key,
+                       const std::string &secret_key) {
+    detail::check(rewind_client_options_set_curve(p_.get(), server_public_key.c_str(),
+                                                  public_key.c_str(), secret_key.c_str()));
+    return *this;
+  }
+
+  const rewind_client_options *get() const noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<rewind_client_options, detail::ClientOptionsDeleter> p_;
+};
+
+/// A CURVE key pair, each key 40 characters of Z85.
+struct CurveKeyPair {
+  std::string public_key;
+  std::string secret_key;
+};
+
+/// A new CURVE key pair (for a client's options, or a server's).
+inline CurveKeyPair curve_keypair() {
+  char pub[REWIND_CURVE_KEY_BUFFER];
+  char sec[REWIND_CURVE_KEY_BUFFER];
+  detail::check(rewind_curve_keypair(pub, sec));
+  return {pub, sec};
+}
+
+/// An open event store: embedded (open_lmdb, in_memory) or a server's
+/// (connect), with the same methods and errors. Move-only; closed (and
+/// freed) by close() or by the destructor. Destroy a Server running on a
+/// store before the store.
 class Store {
  public:
   /// Opens (creating it when missing) the LMDB store in directory `path`.
@@ -474,6 +535,15 @@ class Store {
   static Store in_memory() {
     rewind_store *raw = nullptr;
     detail::check(rewind_store_open_in_memory(&raw));
+    return Store(raw);
+  }
+
+  /// The store of the Rewind server whose native endpoint is `endpoint`
+  /// (such as "tcp://127.0.0.1:9004"). Does not wait for the server: each
+  /// call does, up to the options' timeout and retries.
+  static Store connect(const std::string &endpoint, const ClientOptions &options = {}) {
+    rewind_store *raw = nullptr;
+    detail::check(rewind_store_connect(endpoint.c_str(), options.get(), &raw));
     return Store(raw);
   }
 
@@ -721,6 +791,7 @@ enum class EndpointKind : uint32_t {
   Command = REWIND_ENDPOINT_COMMAND,      ///< v2 command (DEALER clients)
   Publish = REWIND_ENDPOINT_PUBLISH,      ///< v2 publish (PUB)
   Metrics = REWIND_ENDPOINT_METRICS,      ///< metrics (HTTP, HOST:PORT)
+  Native = REWIND_ENDPOINT_NATIVE,        ///< native protocol (Store::connect)
 };
 
 /// The server's options: the embedded default, changed by the setters
@@ -747,6 +818,19 @@ class ServerOptions {
   }
   ServerOptions &publish_endpoints(const std::string &eps) {
     detail::check(rewind_server_options_set_publish_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  /// The native protocol's endpoints, which Store::connect connects to.
+  ServerOptions &native_endpoints(const std::string &eps) {
+    detail::check(rewind_server_options_set_native_endpoints(p_.get(), eps.c_str()));
+    return *this;
+  }
+  /// CURVE: the server's secret key (Z85), and the public keys of the
+  /// clients it lets in (comma-separated).
+  ServerOptions &curve(const std::string &secret_key, const std::string &allowed_clients) {
+    detail::check(rewind_server_options_set_curve_secret_key(p_.get(), secret_key.c_str()));
+    detail::check(
+        rewind_server_options_set_curve_allowed_clients(p_.get(), allowed_clients.c_str()));
     return *this;
   }
   /// Serve Prometheus metrics at http://HOST:PORT/metrics; "" serves none.

@@ -18,9 +18,11 @@
 //! assert_eq!(place_order(&store, "1").unwrap(), 0);
 //! ```
 
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::client::{Client, RemoteStopHandle, RemoteSubscription};
+use crate::store::range_between;
 use crate::subscription::{Batch, StopHandle, Subscription, SubscriptionItem};
 use crate::{
     Appended, Event, EventRef, ExpectedVersion, LogFilter, NewEvent, Result, Store, StreamAppend,
@@ -174,6 +176,40 @@ pub trait EventStore: Send + Sync {
         from_position: Option<u64>,
         filter: LogFilter,
     ) -> Result<Self::Subscription>;
+
+    /// The versions of `stream` after the event `from` (exclusive) up to
+    /// the event `to` (inclusive), as the wire protocols' range query
+    /// defines them (see [`Store::resolve_range`]). This default asks for
+    /// each id with [`get`](EventStore::get).
+    fn resolve_range(
+        &self,
+        stream: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<Range<u64>> {
+        range_between(
+            stream,
+            from,
+            to,
+            |id| Ok(self.get(id)?.map(|e| (e.stream == stream, e.version))),
+            || self.stream_head(stream),
+        )
+    }
+
+    /// Visits up to `limit` events of `stream` in the range
+    /// [`resolve_range`](EventStore::resolve_range) gives.
+    fn query(
+        &self,
+        stream: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+        visit: impl FnMut(EventRef<'_>) -> bool,
+    ) -> Result<()> {
+        let range = self.resolve_range(stream, from, to)?;
+        let n = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        self.read_stream(stream, range.start, n.min(limit), visit)
+    }
 }
 
 /// The [`EventSubscription`] methods, forwarded to the inherent methods of
@@ -351,6 +387,15 @@ impl EventStore for Store {
 
     fn subscribe(&self, from_position: Option<u64>, filter: LogFilter) -> Result<Subscription> {
         Store::subscribe(self, from_position, filter)
+    }
+
+    fn resolve_range(
+        &self,
+        stream: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Result<Range<u64>> {
+        Store::resolve_range(self, stream, from, to)
     }
 }
 

@@ -615,33 +615,20 @@ impl Store {
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> Result<Range<u64>> {
-        let version_of = |id: &[u8]| -> Result<u64> {
-            let mut found: Option<(bool, u64)> = None;
-            self.inner.backend.get(id, &mut |e| {
-                found = Some((e.stream == stream, e.version));
-                false
-            })?;
-            match found {
-                None => Err(Error::UnknownId(id.to_vec())),
-                Some((false, _)) => Err(Error::IdNotInStream {
-                    id: id.to_vec(),
-                    stream: stream.to_vec(),
-                }),
-                Some((true, v)) => Ok(v),
-            }
-        };
-        let start = match from {
-            Some(id) => version_of(id)? + 1,
-            None => 0,
-        };
-        let end = match to {
-            Some(id) => version_of(id)? + 1,
-            None => self.stream_head(stream)?.map_or(0, |h| h.version + 1),
-        };
-        if start > end {
-            return Err(Error::RangeOrder);
-        }
-        Ok(start..end)
+        range_between(
+            stream,
+            from,
+            to,
+            |id| {
+                let mut found = None;
+                self.inner.backend.get(id, &mut |e| {
+                    found = Some((e.stream == stream, e.version));
+                    false
+                })?;
+                Ok(found)
+            },
+            || self.stream_head(stream),
+        )
     }
 
     /// Visits up to `limit` events of `stream` after `from` (exclusive) up to
@@ -654,9 +641,7 @@ impl Store {
         limit: usize,
         visit: impl FnMut(EventRef<'_>) -> bool,
     ) -> Result<()> {
-        let range = self.resolve_range(stream, from, to)?;
-        let n = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
-        self.read_stream(stream, range.start, n.min(limit), visit)
+        crate::EventStore::query(self, stream, from, to, limit, visit)
     }
 
     fn count_read(&self) {
@@ -864,4 +849,39 @@ fn collect<T>(
         true
     })?;
     Ok(out)
+}
+
+/// The one body of a range query's resolution ([`Store::resolve_range`]
+/// and [`EventStore::resolve_range`](crate::EventStore::resolve_range)):
+/// `lookup` gives, for an id, whether its event is in `stream` and its
+/// version (`None`: not stored); `head` the stream's last event.
+pub(crate) fn range_between(
+    stream: &[u8],
+    from: Option<&[u8]>,
+    to: Option<&[u8]>,
+    mut lookup: impl FnMut(&[u8]) -> Result<Option<(bool, u64)>>,
+    head: impl FnOnce() -> Result<Option<StreamHead>>,
+) -> Result<Range<u64>> {
+    let mut version_of = |id: &[u8]| -> Result<u64> {
+        match lookup(id)? {
+            None => Err(Error::UnknownId(id.to_vec())),
+            Some((false, _)) => Err(Error::IdNotInStream {
+                id: id.to_vec(),
+                stream: stream.to_vec(),
+            }),
+            Some((true, v)) => Ok(v),
+        }
+    };
+    let start = match from {
+        Some(id) => version_of(id)? + 1,
+        None => 0,
+    };
+    let end = match to {
+        Some(id) => version_of(id)? + 1,
+        None => head()?.map_or(0, |h| h.version + 1),
+    };
+    if start > end {
+        return Err(Error::RangeOrder);
+    }
+    Ok(start..end)
 }

@@ -20,7 +20,8 @@
 //! Modules: [`status`] (status codes, the last error, the panic boundary),
 //! [`store`] (opening a store, appends, reads), [`events`] (read results),
 //! [`subscription`] (log filters and subscriptions), [`server`] (the ZeroMQ
-//! server in-process).
+//! server in-process), [`client`] (a store handle on a server's store,
+//! CURVE keys).
 #![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
@@ -35,8 +36,11 @@ pub mod subscription;
 
 pub mod server;
 
+pub mod client;
+
 mod util;
 
+pub use client::rewind_client_options;
 pub use events::{
     rewind_append_info, rewind_append_result, rewind_appended, rewind_event, rewind_events,
     rewind_visitor,

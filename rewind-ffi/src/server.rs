@@ -473,8 +473,8 @@ fn boxed(server: Service) -> Box<rewind_server> {
 ///
 /// Returns REWIND_STATUS_OK, NULL_PARAMETER (any argument NULL), CONFIG (no
 /// query and no command endpoint), BIND (an endpoint that cannot be bound:
-/// the message names it), INVALID_ARGUMENT (an option out of its domain),
-/// ZMQ.
+/// the message names it), INVALID_ARGUMENT (an option out of its domain, or
+/// a `store` from `rewind_store_connect`), ZMQ.
 ///
 /// # Safety
 /// `store` and `options` are NULL or live; `out` is NULL or writable.
@@ -488,7 +488,12 @@ pub unsafe extern "C" fn rewind_server_start(
         let store = store.as_ref().ok_or_else(|| FfiError::null("store"))?;
         let options = options.as_ref().ok_or_else(|| FfiError::null("options"))?;
         let out = out_ptr(out, "out")?;
-        let service = Service::on_store(store.store.clone(), &options.options, "a store")?;
+        let crate::store::Backing::Local(store) = &store.backing else {
+            return Err(FfiError::invalid(
+                "a server cannot serve a connected store (rewind_store_connect): start it on an embedded one",
+            ));
+        };
+        let service = Service::on_store(store.clone(), &options.options, "a store")?;
         *out = Box::into_raw(boxed(service));
         Ok(())
     })

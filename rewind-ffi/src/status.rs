@@ -63,6 +63,11 @@ pub enum rewind_status {
     /// An endpoint could not be bound: malformed, not allowed, or in use.
     /// The message names the endpoint.
     Bind = 402,
+    /// A connected store (`rewind_store_connect`) could not reach its
+    /// server: no reply came within the request timeout after every retry,
+    /// the connection failed, or the CURVE handshake was refused. The
+    /// message says which. Added in 0.6.0.
+    Network = 403,
     /// A bug in librewind: a panic was caught at the boundary, or an
     /// internal thread of a server panicked. The object the call was
     /// working on may be in an unexpected state.
@@ -94,6 +99,7 @@ impl rewind_status {
             rewind_status::Config => "configuration error\0",
             rewind_status::Zmq => "ZeroMQ error\0",
             rewind_status::Bind => "an endpoint could not be bound\0",
+            rewind_status::Network => "the server could not be reached\0",
             rewind_status::Panic => "internal error (a bug in librewind)\0",
             rewind_status::Other => "other error\0",
         }
@@ -120,6 +126,7 @@ impl rewind_status {
             Config,
             Zmq,
             Bind,
+            Network,
             Panic,
             Other,
         ]
@@ -171,6 +178,21 @@ impl FfiError {
         FfiError {
             status: rewind_status::InvalidArgument,
             message: message.into(),
+        }
+    }
+}
+
+impl FfiError {
+    /// The error of a call on a connected store: as `From<Error>`, except
+    /// that the network failures of the client are NETWORK, not ZMQ.
+    pub(crate) fn remote(e: Error) -> FfiError {
+        let status = match e {
+            Error::Network(_) => rewind_status::Network,
+            ref other => status_of(other),
+        };
+        FfiError {
+            status,
+            message: e.to_string(),
         }
     }
 }
@@ -380,5 +402,25 @@ mod tests {
         for (e, s) in cases {
             assert_eq!(status_of(&e), s, "{e}");
         }
+    }
+
+    #[test]
+    fn a_connected_stores_network_failure_is_network_and_the_rest_as_embedded() {
+        let e = FfiError::remote(Error::Network("no reply from tcp://x:1".into()));
+        assert_eq!(e.status, rewind_status::Network);
+        assert!(e.message.contains("no reply"), "{}", e.message);
+        assert_eq!(
+            FfiError::remote(Error::DuplicateId(b"x".to_vec())).status,
+            rewind_status::DuplicateId
+        );
+        assert_eq!(
+            FfiError::remote(Error::Closed).status,
+            rewind_status::Closed
+        );
+        // The embedded side keeps ZMQ for a failure of the messaging layer.
+        assert_eq!(
+            FfiError::from(Error::Network("x".into())).status,
+            rewind_status::Zmq
+        );
     }
 }

@@ -1,10 +1,13 @@
-//! Opening a store, appending, reading.
+//! Opening a store (embedded, or a server's through `rewind_store_connect`
+//! in `client.rs`), appending, reading. Every function works on both kinds
+//! of handle: `on_store!` runs one body on whichever the handle holds.
 
 use std::os::raw::{c_char, c_void};
 
 use rewind_core::lmdb::LmdbOptions;
 use rewind_core::{
-    EventRef, ExpectedVersion, LogFilter, NewEvent, Store, StoreOptions, StreamAppend,
+    Client, EventRef, EventStore, ExpectedVersion, LogFilter, NewEvent, Store, StoreOptions,
+    StreamAppend,
 };
 
 use crate::events::{rewind_appended, rewind_event, rewind_events, rewind_visitor, EventsBuilder};
@@ -13,16 +16,42 @@ use crate::util::{
     array, c_path, data_bytes, event_id, event_type, optional_event_id, out_ptr, stream_name,
 };
 
-/// An open event store: an LMDB directory or an in-memory store.
+/// An open event store: an LMDB directory, an in-memory store, or the store
+/// of a Rewind server reached over the network.
 ///
-/// Created by `rewind_store_open_lmdb` or `rewind_store_open_in_memory`,
-/// released by `rewind_store_close`. A store handle may be used by any
-/// number of threads at once (appends from several threads share one disk
-/// commit); only `rewind_store_close` must not overlap with other calls on
-/// the same handle.
+/// Created by `rewind_store_open_lmdb`, `rewind_store_open_in_memory` or
+/// `rewind_store_connect`, released by `rewind_store_close`. Every
+/// `rewind_store_` function works on each kind, with the same semantics and
+/// statuses (a connected store adds REWIND_STATUS_NETWORK). A store handle
+/// may be used by any number of threads at once (appends from several
+/// threads share one disk commit); only `rewind_store_close` must not
+/// overlap with other calls on the same handle.
 pub struct rewind_store {
-    pub(crate) store: Store,
+    pub(crate) backing: Backing,
 }
+
+/// What a store handle holds.
+pub(crate) enum Backing {
+    /// An embedded store.
+    Local(Store),
+    /// A server's store, through the native protocol.
+    Remote(Client),
+}
+
+/// Evaluates `$body` with `$s` bound to the store behind a `&Backing`, the
+/// embedded `Store` or the `Client` (both have the methods of
+/// `EventStore`), so each function is written once for both. `$body` gives
+/// a `rewind_core::Result`; the macro gives an `FfiResult`, in which a
+/// connected store's network failures are REWIND_STATUS_NETWORK.
+macro_rules! on_store {
+    ($store:expr, |$s:ident| $body:expr) => {
+        match $store {
+            $crate::store::Backing::Local($s) => ($body).map_err($crate::status::FfiError::from),
+            $crate::store::Backing::Remote($s) => ($body).map_err($crate::status::FfiError::remote),
+        }
+    };
+}
+pub(crate) use on_store;
 
 /// Which condition an append puts on the stream's current version: one of
 /// the `REWIND_EXPECTED_` constants.
@@ -127,7 +156,7 @@ unsafe fn new_events(events: &[rewind_new_event], what: &str) -> FfiResult<Vec<N
 /// The one body of the one-stream appends: append, then hand the result
 /// out through `out` when it is not NULL.
 unsafe fn append_into(
-    store: &rewind_core::Store,
+    store: &Backing,
     stream: &[u8],
     events: Vec<NewEvent>,
     expected: rewind_expected_kind,
@@ -135,7 +164,7 @@ unsafe fn append_into(
     out: *mut *mut rewind_appended,
 ) -> FfiResult<()> {
     let expected = to_expected(expected, expected_version)?;
-    let appended = store.append(stream, events, expected)?;
+    let appended = on_store!(store, |s| s.append(stream, events, expected))?;
     if !out.is_null() {
         *out = Box::into_raw(rewind_appended::new(&appended));
     }
@@ -166,6 +195,48 @@ unsafe fn new_events_ex(events: &[rewind_new_event_ex], what: &str) -> FfiResult
         .collect()
 }
 
+/// The filtered read of both kinds of store: visits the events `filter`
+/// passes from `from_position` on, up to `limit`, and returns the position
+/// to resume from (see `rewind_store_read_log_filtered`).
+///
+/// A server's reply does not say where its scan ended, so for a connected
+/// store the end of the log is asked first: when the read stops short of
+/// `limit`, every event before that end has been returned or skipped, and
+/// so has every event up to the last one returned (events appended since
+/// are scanned again by the next read, never skipped).
+fn read_log_filtered(
+    store: &Backing,
+    from_position: u64,
+    limit: usize,
+    filter: &LogFilter,
+    mut visit: impl FnMut(EventRef<'_>) -> bool,
+) -> FfiResult<u64> {
+    let client = match store {
+        Backing::Local(s) => {
+            return Ok(s.read_log_filtered(from_position, limit, filter, visit)?)
+        }
+        Backing::Remote(c) => c,
+    };
+    let remote = |e| FfiError::remote(e);
+    let end = client.next_position().map_err(remote)?;
+    let events = client
+        .read_log_filtered_vec(from_position, limit, filter)
+        .map_err(remote)?;
+    let mut next = from_position;
+    let mut visited = 0usize;
+    for e in &events {
+        next = e.position + 1;
+        visited += 1;
+        if !visit(e.as_ref()) {
+            return Ok(next);
+        }
+    }
+    if visited < limit {
+        next = next.max(end);
+    }
+    Ok(next)
+}
+
 fn backward_from(from: u64) -> Option<u64> {
     (from != REWIND_FROM_END).then_some(from)
 }
@@ -182,10 +253,10 @@ fn to_expected(kind: rewind_expected_kind, version: u64) -> FfiResult<ExpectedVe
     }
 }
 
-pub(crate) unsafe fn store_ref<'a>(store: *const rewind_store) -> FfiResult<&'a Store> {
+pub(crate) unsafe fn store_ref<'a>(store: *const rewind_store) -> FfiResult<&'a Backing> {
     store
         .as_ref()
-        .map(|s| &s.store)
+        .map(|s| &s.backing)
         .ok_or_else(|| FfiError::null("store"))
 }
 
@@ -199,7 +270,7 @@ fn visitor_fn(
 /// the caller through `out` (already checked non-NULL) on success only.
 unsafe fn collect_into(
     out: *mut *mut rewind_events,
-    read: impl FnOnce(&mut dyn FnMut(EventRef<'_>) -> bool) -> rewind_core::Result<()>,
+    read: impl FnOnce(&mut dyn FnMut(EventRef<'_>) -> bool) -> FfiResult<()>,
 ) -> FfiResult<()> {
     let mut b = EventsBuilder::default();
     read(&mut |e| {
@@ -263,7 +334,9 @@ pub unsafe extern "C" fn rewind_store_open_lmdb(
         options.max_map_size = (max_map_size != 0).then_some(max_map_size);
         options.read_only = read_only;
         let store = Store::open(&StoreOptions::Lmdb(options))?;
-        *out = Box::into_raw(Box::new(rewind_store { store }));
+        *out = Box::into_raw(Box::new(rewind_store {
+            backing: Backing::Local(store),
+        }));
         Ok(())
     })
 }
@@ -283,13 +356,17 @@ pub unsafe extern "C" fn rewind_store_open_in_memory(out: *mut *mut rewind_store
     guard(|| {
         let out = out_ptr(out, "out")?;
         *out = Box::into_raw(Box::new(rewind_store {
-            store: Store::in_memory(),
+            backing: Backing::Local(Store::in_memory()),
         }));
         Ok(())
     })
 }
 
 /// Closes the store and frees the handle. NULL does nothing (returns OK).
+///
+/// A store from `rewind_store_connect` closes its connection: its
+/// subscriptions then fail with REWIND_STATUS_CLOSED, and nothing changes on
+/// the server. The rest of this paragraph is about embedded stores.
 ///
 /// Appends already submitted by other threads are committed first; then the
 /// store is synced to disk and its writer stops. A server started on this
@@ -311,8 +388,10 @@ pub unsafe extern "C" fn rewind_store_close(store: *mut rewind_store) -> rewind_
         if store.is_null() {
             return Ok(());
         }
-        let store = Box::from_raw(store);
-        store.store.close()?;
+        match Box::from_raw(store).backing {
+            Backing::Local(store) => store.close()?,
+            Backing::Remote(client) => client.close(),
+        }
         Ok(())
     })
 }
@@ -397,7 +476,9 @@ pub unsafe extern "C" fn rewind_store_read_stream(
         let store = store_ref(store)?;
         let stream = stream_name(stream, stream_len)?;
         let out = out_ptr(out, "out")?;
-        collect_into(out, |v| store.read_stream(stream, from_version, limit, v))
+        collect_into(out, |v| {
+            on_store!(store, |s| s.read_stream(stream, from_version, limit, v))
+        })
     })
 }
 
@@ -430,7 +511,12 @@ pub unsafe extern "C" fn rewind_store_read_stream_visit(
         let store = store_ref(store)?;
         let stream = stream_name(stream, stream_len)?;
         let visitor = visitor_fn(visitor)?;
-        store.read_stream(stream, from_version, limit, visit_with(visitor, userdata))?;
+        on_store!(store, |s| s.read_stream(
+            stream,
+            from_version,
+            limit,
+            visit_with(visitor, userdata)
+        ))?;
         Ok(())
     })
 }
@@ -460,7 +546,9 @@ pub unsafe extern "C" fn rewind_store_read_log(
     guard(|| {
         let store = store_ref(store)?;
         let out = out_ptr(out, "out")?;
-        collect_into(out, |v| store.read_log(from_position, limit, v))
+        collect_into(out, |v| {
+            on_store!(store, |s| s.read_log(from_position, limit, v))
+        })
     })
 }
 
@@ -486,7 +574,11 @@ pub unsafe extern "C" fn rewind_store_read_log_visit(
     guard(|| {
         let store = store_ref(store)?;
         let visitor = visitor_fn(visitor)?;
-        store.read_log(from_position, limit, visit_with(visitor, userdata))?;
+        on_store!(store, |s| s.read_log(
+            from_position,
+            limit,
+            visit_with(visitor, userdata)
+        ))?;
         Ok(())
     })
 }
@@ -529,7 +621,7 @@ pub unsafe extern "C" fn rewind_store_resolve_range(
         let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let out_start = out_ptr(out_start, "out_start")?;
         let out_end = out_ptr(out_end, "out_end")?;
-        let range = store.resolve_range(stream, from, to)?;
+        let range = on_store!(store, |s| s.resolve_range(stream, from, to))?;
         *out_start = range.start;
         *out_end = range.end;
         Ok(())
@@ -573,7 +665,9 @@ pub unsafe extern "C" fn rewind_store_query(
         let from = optional_event_id(from_id, from_id_len, "from_id")?;
         let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let out = out_ptr(out, "out")?;
-        collect_into(out, |v| store.query(stream, from, to, limit, v))
+        collect_into(out, |v| {
+            on_store!(store, |s| s.query(stream, from, to, limit, v))
+        })
     })
 }
 
@@ -610,7 +704,13 @@ pub unsafe extern "C" fn rewind_store_query_visit(
         let from = optional_event_id(from_id, from_id_len, "from_id")?;
         let to = optional_event_id(to_id, to_id_len, "to_id")?;
         let visitor = visitor_fn(visitor)?;
-        store.query(stream, from, to, limit, visit_with(visitor, userdata))?;
+        on_store!(store, |s| s.query(
+            stream,
+            from,
+            to,
+            limit,
+            visit_with(visitor, userdata)
+        ))?;
         Ok(())
     })
 }
@@ -642,12 +742,20 @@ pub unsafe extern "C" fn rewind_store_get(
         let store = store_ref(store)?;
         let id = event_id(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
-        // Borrowed from the store and copied once, into the result.
-        collect_into(out, |v| {
-            store.visit_id(id, |e| {
-                v(e);
-            })?;
-            Ok(())
+        collect_into(out, |v| match store {
+            // Borrowed from the store and copied once, into the result.
+            Backing::Local(s) => {
+                s.visit_id(id, |e| {
+                    v(e);
+                })?;
+                Ok(())
+            }
+            Backing::Remote(c) => {
+                if let Some(e) = c.get(id).map_err(FfiError::remote)? {
+                    v(e.as_ref());
+                }
+                Ok(())
+            }
         })
     })
 }
@@ -676,7 +784,7 @@ pub unsafe extern "C" fn rewind_store_contains(
         let store = store_ref(store)?;
         let id = event_id(id, id_len, "id")?;
         let out = out_ptr(out, "out")?;
-        *out = store.contains(id)?;
+        *out = on_store!(store, |s| s.contains(id))?;
         Ok(())
     })
 }
@@ -711,7 +819,7 @@ pub unsafe extern "C" fn rewind_store_stream_head(
         let out_exists = out_ptr(out_exists, "out_exists")?;
         let out_version = out_ptr(out_version, "out_version")?;
         let out_position = out_ptr(out_position, "out_position")?;
-        let head = store.stream_head(stream)?;
+        let head = on_store!(store, |s| s.stream_head(stream))?;
         *out_exists = head.is_some();
         if let Some(h) = head {
             *out_version = h.version;
@@ -739,7 +847,7 @@ pub unsafe extern "C" fn rewind_store_next_position(
     guard(|| {
         let store = store_ref(store)?;
         let out = out_ptr(out, "out")?;
-        *out = store.next_position()?;
+        *out = on_store!(store, |s| s.next_position())?;
         Ok(())
     })
 }
@@ -836,7 +944,7 @@ pub unsafe extern "C" fn rewind_store_append_multi(
                 Ok(StreamAppend::new(stream, events, expected))
             })
             .collect::<FfiResult<Vec<_>>>()?;
-        let appended = store.append_multi(parts)?;
+        let appended = on_store!(store, |s| s.append_multi(parts))?;
         if !out.is_null() {
             *out = Box::into_raw(rewind_appended::new(&appended));
         }
@@ -877,7 +985,12 @@ pub unsafe extern "C" fn rewind_store_read_stream_backward(
         let stream = stream_name(stream, stream_len)?;
         let out = out_ptr(out, "out")?;
         collect_into(out, |v| {
-            store.read_stream_backward(stream, backward_from(from_version), limit, v)
+            on_store!(store, |s| s.read_stream_backward(
+                stream,
+                backward_from(from_version),
+                limit,
+                v
+            ))
         })
     })
 }
@@ -909,12 +1022,12 @@ pub unsafe extern "C" fn rewind_store_read_stream_backward_visit(
         let store = store_ref(store)?;
         let stream = stream_name(stream, stream_len)?;
         let visitor = visitor_fn(visitor)?;
-        store.read_stream_backward(
+        on_store!(store, |s| s.read_stream_backward(
             stream,
             backward_from(from_version),
             limit,
             visit_with(visitor, userdata),
-        )?;
+        ))?;
         Ok(())
     })
 }
@@ -945,7 +1058,11 @@ pub unsafe extern "C" fn rewind_store_read_log_backward(
         let store = store_ref(store)?;
         let out = out_ptr(out, "out")?;
         collect_into(out, |v| {
-            store.read_log_backward(backward_from(from_position), limit, v)
+            on_store!(store, |s| s.read_log_backward(
+                backward_from(from_position),
+                limit,
+                v
+            ))
         })
     })
 }
@@ -972,11 +1089,11 @@ pub unsafe extern "C" fn rewind_store_read_log_backward_visit(
     guard(|| {
         let store = store_ref(store)?;
         let visitor = visitor_fn(visitor)?;
-        store.read_log_backward(
+        on_store!(store, |s| s.read_log_backward(
             backward_from(from_position),
             limit,
             visit_with(visitor, userdata),
-        )?;
+        ))?;
         Ok(())
     })
 }
@@ -1019,7 +1136,7 @@ pub unsafe extern "C" fn rewind_store_read_log_filtered(
         let out = out_ptr(out, "out")?;
         let out_next = out_ptr(out_next, "out_next")?;
         let mut b = EventsBuilder::default();
-        let next = store.read_log_filtered(from_position, limit, &filter, |e| {
+        let next = read_log_filtered(store, from_position, limit, &filter, |e| {
             b.push(&e);
             true
         })?;
@@ -1061,7 +1178,8 @@ pub unsafe extern "C" fn rewind_store_read_log_filtered_visit(
         let store = store_ref(store)?;
         let filter: LogFilter = crate::subscription::to_filter(filter)?;
         let visitor = visitor_fn(visitor)?;
-        let next = store.read_log_filtered(
+        let next = read_log_filtered(
+            store,
             from_position,
             limit,
             &filter,

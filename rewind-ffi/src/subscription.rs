@@ -1,17 +1,22 @@
 //! Log filters and subscriptions: `rewind_log_filter` (the stream-name
 //! prefix and event types a filtered read or a subscription passes) and the
 //! `rewind_subscription` handle (history, a caught-up marker, then live
-//! events), with its thread-safe cancel.
+//! events), with its thread-safe cancel, on an embedded store or a
+//! connected one.
 
 use std::ptr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rewind_core::{Event, LogFilter, StopHandle, Subscription, SubscriptionItem};
+use rewind_core::client::RemoteStopHandle;
+use rewind_core::{
+    Event, EventSubscription, LogFilter, RemoteSubscription, StopHandle, Subscription,
+    SubscriptionItem, SubscriptionStop,
+};
 
 use crate::events::rewind_event;
 use crate::status::{guard, guard_value, rewind_status, FfiError, FfiResult};
-use crate::store::{rewind_store, store_ref};
+use crate::store::{on_store, rewind_store, store_ref};
 use crate::util::{array, data_bytes, event_type, out_ptr};
 
 /// A byte string borrowed for the duration of a call: `len` bytes at `ptr`
@@ -140,8 +145,77 @@ struct Current {
 /// event of the previous one); `rewind_subscription_cancel` may be called
 /// from any thread at any time before `rewind_subscription_free`.
 pub struct rewind_subscription {
-    stop: StopHandle,
-    inner: Mutex<(Subscription, Option<Box<Current>>)>,
+    stop: Stop,
+    inner: Mutex<(Sub, Option<Box<Current>>)>,
+}
+
+/// The subscription itself: to an embedded store or to a server's.
+enum Sub {
+    Local(Subscription),
+    Remote(RemoteSubscription),
+}
+
+/// Its stop handle.
+enum Stop {
+    Local(StopHandle),
+    Remote(RemoteStopHandle),
+}
+
+/// Evaluates `$body` with `$s` bound to the subscription behind a `Sub`
+/// (both kinds have the methods of `EventSubscription`); a fallible body's
+/// errors become `FfiError`s, a connected store's network failures
+/// REWIND_STATUS_NETWORK.
+macro_rules! on_sub {
+    ($sub:expr, |$s:ident| $body:expr) => {
+        match $sub {
+            Sub::Local($s) => ($body).map_err(FfiError::from),
+            Sub::Remote($s) => ($body).map_err(FfiError::remote),
+        }
+    };
+}
+
+impl Sub {
+    fn position(&self) -> u64 {
+        match self {
+            Sub::Local(s) => s.position(),
+            Sub::Remote(s) => s.position(),
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        match self {
+            Sub::Local(s) => EventSubscription::is_stopped(s),
+            Sub::Remote(s) => EventSubscription::is_stopped(s),
+        }
+    }
+}
+
+/// A core subscription wrapped with its stop handle.
+trait Wrap {
+    fn wrap(self) -> (Sub, Stop);
+}
+
+impl Wrap for Subscription {
+    fn wrap(self) -> (Sub, Stop) {
+        let stop = Stop::Local(self.stop_handle());
+        (Sub::Local(self), stop)
+    }
+}
+
+impl Wrap for RemoteSubscription {
+    fn wrap(self) -> (Sub, Stop) {
+        let stop = Stop::Remote(self.stop_handle());
+        (Sub::Remote(self), stop)
+    }
+}
+
+impl Stop {
+    fn stop(&self) {
+        match self {
+            Stop::Local(s) => SubscriptionStop::stop(s),
+            Stop::Remote(s) => SubscriptionStop::stop(s),
+        }
+    }
 }
 
 /// Subscribes to the log of `store` (added in 0.5.0).
@@ -175,9 +249,9 @@ pub unsafe extern "C" fn rewind_store_subscribe(
         let filter = to_filter(filter)?;
         let out = out_ptr(out, "out")?;
         let from = (from_position != REWIND_FROM_NOW).then_some(from_position);
-        let sub = store.subscribe(from, filter)?;
+        let (sub, stop) = on_store!(store, |s| s.subscribe(from, filter).map(Wrap::wrap))?;
         *out = Box::into_raw(Box::new(rewind_subscription {
-            stop: sub.stop_handle(),
+            stop,
             inner: Mutex::new((sub, None)),
         }));
         Ok(())
@@ -221,9 +295,10 @@ pub unsafe extern "C" fn rewind_subscription_next(
         // The previous event is released now, as documented.
         *current = None;
         let item = if timeout_ms == REWIND_WAIT_FOREVER {
-            subscription.next_blocking()?
+            on_sub!(subscription, |s| s.next_blocking())?
         } else {
-            subscription.next_timeout(Duration::from_millis(timeout_ms))?
+            on_sub!(subscription, |s| s
+                .next_timeout(Duration::from_millis(timeout_ms)))?
         };
         *out_item = match item {
             Some(SubscriptionItem::Event(event)) => {
@@ -325,6 +400,6 @@ pub unsafe extern "C" fn rewind_subscription_free(sub: *mut rewind_subscription)
 // whichever thread holds the handle.
 const _: fn() = || {
     fn is_send_sync<T: Send + Sync>() {}
-    is_send_sync::<StopHandle>();
-    is_send_sync::<Mutex<Subscription>>();
+    is_send_sync::<Stop>();
+    is_send_sync::<Mutex<Sub>>();
 };

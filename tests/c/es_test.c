@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "events.h"
 #include "rewind.h"
 
 static rewind_store *memory_store(void) {
@@ -19,34 +20,6 @@ static rewind_store *memory_store(void) {
   CHECK_OK(rewind_store_open_in_memory(&s));
   CHECK(s != NULL);
   return s;
-}
-
-static rewind_new_event_ex typed(const char *id, const char *type, const char *metadata,
-                                 const char *data) {
-  rewind_new_event_ex e;
-  memset(&e, 0, sizeof e);
-  e.id = (const uint8_t *)id;
-  e.id_len = id ? strlen(id) : 0;
-  e.event_type = (const uint8_t *)type;
-  e.event_type_len = type ? strlen(type) : 0;
-  e.metadata = (const uint8_t *)metadata;
-  e.metadata_len = metadata ? strlen(metadata) : 0;
-  e.data = (const uint8_t *)data;
-  e.data_len = strlen(data);
-  return e;
-}
-
-static rewind_stream_append part(const char *stream, rewind_expected_kind kind, uint64_t version,
-                                 const rewind_new_event_ex *events, size_t n) {
-  rewind_stream_append p;
-  memset(&p, 0, sizeof p);
-  p.stream = (const uint8_t *)stream;
-  p.stream_len = strlen(stream);
-  p.expected = kind;
-  p.expected_version = version;
-  p.events = events;
-  p.n_events = n;
-  return p;
 }
 
 /* Appends one typed event with a generated id to `stream`. */

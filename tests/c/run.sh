@@ -182,6 +182,7 @@ for linkage in shared static; do
   for t in "store_test gcc tests/c/store_test.c" \
            "es_test gcc tests/c/es_test.c" \
            "server_test gcc tests/c/server_test.c zmq" \
+           "client_test gcc tests/c/client_test.c" \
            "wrapper_test g++ tests/cpp/wrapper_test.cpp zmq"; do
     read -r name cc src zmq <<<"$t"
     if [[ $cc == gcc ]]; then flags=$CFLAGS; else flags=$CXXFLAGS; fi

@@ -1,7 +1,8 @@
 // Tests of bindings/cpp/rewind.hpp: the store through the wrapper (round
-// trip, expected versions, iterators, visitors, errors as exceptions) and a
+// trip, expected versions, iterators, visitors, errors as exceptions), a
 // server started in-process that a libzmq client talks to over both
-// protocols.
+// protocols, and the event-sourcing tests run twice, on an embedded store
+// and on one connected to a server (Store::connect).
 // SPDX-License-Identifier: MIT OR Apache-2.0
 #include <unistd.h>
 #include <zmq.h>
@@ -431,8 +432,7 @@ void server_on_an_lmdb_directory() {
   CHECK(e && e->data == "on disk" && e->stream == "kept");
 }
 
-void typed_events_and_append_multi() {
-  Rewind::Store store = Rewind::Store::in_memory();
+void typed_events_and_append_multi(Rewind::Store &store) {
   Rewind::Appended a = store.append(
       "order-1", {{"p", std::string_view("o-1"), "OrderPlaced", "{\"by\":\"ann\"}"}, {"plain"}},
       Rewind::ExpectedVersion::no_stream());
@@ -474,8 +474,7 @@ void typed_events_and_append_multi() {
   CHECK(store.next_position() == 7);
 }
 
-void backward_and_filtered_reads() {
-  Rewind::Store store = Rewind::Store::in_memory();
+void backward_and_filtered_reads(Rewind::Store &store) {
   store.append("order-1", {{"a", std::nullopt, "created"}});  // 0
   store.append("cart-1", {{"b", std::nullopt, "created"}});   // 1
   store.append("order-2", {{"c", std::nullopt, "shipped"}});  // 2
@@ -507,8 +506,7 @@ void backward_and_filtered_reads() {
   CHECK(store.read_log_filtered(0, none).events.empty());
 }
 
-void subscription_from_history_to_live() {
-  Rewind::Store store = Rewind::Store::in_memory();
+void subscription_from_history_to_live(Rewind::Store &store) {
   for (int i = 0; i < 3; i++) store.append("s", {{"history", std::nullopt, "T"}});
   store.append("s", {{"skipped", std::nullopt, "U"}});
   Rewind::Subscription sub =
@@ -541,8 +539,7 @@ void subscription_from_history_to_live() {
   CHECK(sub.position() == 8);
 }
 
-void cancel_wakes_a_blocked_next() {
-  Rewind::Store store = Rewind::Store::in_memory();
+void cancel_wakes_a_blocked_next(Rewind::Store &store) {
   Rewind::Subscription sub = store.subscribe();
   std::optional<Rewind::SubscriptionItem> first = sub.next(std::chrono::milliseconds(1000));
   CHECK(first && first->is_caught_up());
@@ -560,6 +557,72 @@ void cancel_wakes_a_blocked_next() {
   moved.cancel();
 }
 
+// Server options with only a native endpoint, on a port the system picks.
+Rewind::ServerOptions &native_only(Rewind::ServerOptions &opts) {
+  return opts.query_endpoints("")
+      .streaming_endpoints("")
+      .command_endpoints("")
+      .publish_endpoints("")
+      .native_endpoints("tcp://127.0.0.1:*");
+}
+
+// Runs `test` on a fresh embedded store, then on a fresh store of a server
+// in-process, through Store::connect: the same checks must pass on both.
+void on_both(const std::string &name, void (*test)(Rewind::Store &)) {
+  run((name + " (embedded)").c_str(), [test] {
+    Rewind::Store store = Rewind::Store::in_memory();
+    test(store);
+  });
+  run((name + " (connected)").c_str(), [test] {
+    Rewind::Store backing = Rewind::Store::in_memory();
+    Rewind::ServerOptions opts;
+    native_only(opts);
+    Rewind::Server server = Rewind::Server::start(backing, opts);
+    Rewind::Store store = Rewind::Store::connect(server.endpoints(Rewind::EndpointKind::Native));
+    test(store);
+    // The events went to the server's store.
+    CHECK(backing.next_position() == store.next_position());
+    store.close();
+  });
+}
+
+void connected_store_errors_and_curve() {
+  // Nothing listens: a NETWORK error after the timeout and retries.
+  std::string endpoint;
+  {
+    Rewind::Store probe = Rewind::Store::in_memory();
+    Rewind::ServerOptions opts;
+    opts.query_endpoints("").command_endpoints("").native_endpoints("tcp://127.0.0.1:*");
+    Rewind::Server server = Rewind::Server::start(probe, opts);
+    endpoint = server.endpoints(Rewind::EndpointKind::Native);
+  }
+  Rewind::ClientOptions quick;
+  quick.timeout(std::chrono::milliseconds(200)).retries(1);
+  Rewind::Store gone = Rewind::Store::connect(endpoint, quick);
+  CHECK_THROWS(gone.next_position(), REWIND_STATUS_NETWORK);
+  CHECK_THROWS(gone.subscribe(0), REWIND_STATUS_NETWORK);
+  CHECK_THROWS(Rewind::ClientOptions().timeout(std::chrono::milliseconds(0)),
+               REWIND_STATUS_INVALID_ARGUMENT);
+
+  // CURVE: a client whose key the server allows gets in.
+  Rewind::CurveKeyPair server_keys = Rewind::curve_keypair();
+  Rewind::CurveKeyPair client_keys = Rewind::curve_keypair();
+  CHECK(server_keys.public_key.size() == 40 && client_keys.secret_key.size() == 40);
+  CHECK(server_keys.public_key != client_keys.public_key);
+  Rewind::Store backing = Rewind::Store::in_memory();
+  Rewind::ServerOptions opts;
+  native_only(opts).curve(server_keys.secret_key, client_keys.public_key);
+  Rewind::Server server = Rewind::Server::start(backing, opts);
+  Rewind::ClientOptions with_keys;
+  with_keys.curve(server_keys.public_key, client_keys.public_key, client_keys.secret_key);
+  Rewind::Store store = Rewind::Store::connect(server.endpoints(Rewind::EndpointKind::Native),
+                                               with_keys);
+  store.append("curve", {{"secret"}});
+  CHECK(backing.read_stream("curve").size() == 1);
+  CHECK_THROWS(Rewind::Server::start(store, Rewind::ServerOptions()),
+               REWIND_STATUS_INVALID_ARGUMENT);
+}
+
 }  // namespace
 
 int main() {
@@ -571,10 +634,11 @@ int main() {
   run("server_errors_are_exceptions", server_errors_are_exceptions);
   run("server_reports_its_endpoints", server_reports_its_endpoints);
   run("server_on_an_lmdb_directory", server_on_an_lmdb_directory);
-  run("typed_events_and_append_multi", typed_events_and_append_multi);
-  run("backward_and_filtered_reads", backward_and_filtered_reads);
-  run("subscription_from_history_to_live", subscription_from_history_to_live);
-  run("cancel_wakes_a_blocked_next", cancel_wakes_a_blocked_next);
+  on_both("typed_events_and_append_multi", typed_events_and_append_multi);
+  on_both("backward_and_filtered_reads", backward_and_filtered_reads);
+  on_both("subscription_from_history_to_live", subscription_from_history_to_live);
+  on_both("cancel_wakes_a_blocked_next", cancel_wakes_a_blocked_next);
+  run("connected_store_errors_and_curve", connected_store_errors_and_curve);
   std::cout << "cases: " << passed << " passed, " << failed << " failed" << std::endl;
   return failed == 0 ? 0 : 1;
 }
