@@ -1674,6 +1674,60 @@ rewind_status rewind_server_options_set_metrics_address(struct rewind_server_opt
                                                         const char *address);
 
 /**
+ * Sets the server's ZeroMQ CURVE secret key: `key` is a NUL-terminated
+ * Z85 text of 40 characters (as `rewind-admin keygen` prints), borrowed
+ * for the call; `""` (the default) unsets it. With a secret key, every
+ * endpoint requires CURVE and admits only the clients set with
+ * `rewind_server_options_set_curve_allowed_clients` (which must then not
+ * be empty). The keys are checked when the server starts: a malformed key,
+ * a missing allow-list, or a libzmq without CURVE make the start fail with
+ * CONFIG before any file is created. Does not block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; `key` is NULL or NUL-terminated.
+ */
+rewind_status rewind_server_options_set_curve_secret_key(struct rewind_server_options *options,
+                                                         const char *key);
+
+/**
+ * Sets the server's CURVE public key (Z85, optional), as
+ * `rewind_server_options_set_curve_secret_key` does the secret key: when
+ * set, the start checks that it belongs to the secret key (CONFIG when it
+ * does not). `""` unsets it. Does not block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; `key` is NULL or NUL-terminated.
+ */
+rewind_status rewind_server_options_set_curve_public_key(struct rewind_server_options *options,
+                                                         const char *key);
+
+/**
+ * Sets the CURVE public keys of the clients the server lets in, replacing
+ * the current ones: `keys` is a NUL-terminated, comma-separated list of
+ * Z85 keys, borrowed for the call, as `curve-allowed-clients` in the
+ * configuration file; `""` empties it. Checked when the server starts
+ * (CONFIG for a malformed key, or keys without a secret key). Does not
+ * block.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+ *
+ * Not synchronized: no other thread may use `options` during the call.
+ *
+ * # Safety
+ * `options` is NULL or live; `keys` is NULL or NUL-terminated.
+ */
+rewind_status rewind_server_options_set_curve_allowed_clients(struct rewind_server_options *options,
+                                                              const char *keys);
+
+/**
  * Sets the largest request accepted, all frames together, in bytes
  * (default 16 MiB); a larger request gets an ERROR reply. 0 makes the start
  * fail with INVALID_ARGUMENT. Does not block.

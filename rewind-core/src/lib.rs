@@ -18,6 +18,7 @@
 //! | [`client`]  | [`Client`]: a server's store through the native protocol, with `Store`'s methods |
 //! | [`protocol`]| parsing requests and encoding replies of the v1 and v2 wire protocols; [`protocol::native`], the native protocol's codec |
 //! | [`server`]  | the ZeroMQ server: sockets, dispatch, streaming, shutdown |
+//! | [`curve`]   | ZeroMQ CURVE keys: generating, parsing, deriving the public key |
 //! | [`config`]  | the INI configuration file, the embedded default, the command line's options |
 //! | [`service`] | the one start-up path: configuration → store → server → ready line |
 //! | [`admin`]   | the operator's tools: stats, streams, verify, export/import, backup, following a store |
@@ -43,6 +44,7 @@ pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod curve;
 mod error;
 pub mod event_store;
 pub mod filter;

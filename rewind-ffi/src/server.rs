@@ -5,7 +5,7 @@ use std::os::raw::c_char;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use rewind_core::config::{split_endpoints, Config, StoreConfig};
+use rewind_core::config::{set_curve, split_endpoints, Config, StoreConfig};
 use rewind_core::lmdb::LmdbOptions;
 use rewind_core::server::{ExitReason, ServerOptions, StopHandle};
 use rewind_core::service::Service;
@@ -305,6 +305,91 @@ pub unsafe extern "C" fn rewind_server_options_set_metrics_address(
             .trim();
         options.metrics_address = (!text.is_empty()).then(|| text.to_string());
         Ok(())
+    })
+}
+
+unsafe fn set_text(
+    options: *mut rewind_server_options,
+    text: *const c_char,
+    what: &str,
+    set: fn(&mut ServerOptions, &str),
+) -> rewind_status {
+    guard(|| {
+        let options = options_mut(options)?;
+        let text = c_str(text, what)?
+            .to_str()
+            .map_err(|_| FfiError::invalid(format!("{what}: not valid UTF-8")))?;
+        set(options, text);
+        Ok(())
+    })
+}
+
+/// Sets the server's ZeroMQ CURVE secret key: `key` is a NUL-terminated
+/// Z85 text of 40 characters (as `rewind-admin keygen` prints), borrowed
+/// for the call; `""` (the default) unsets it. With a secret key, every
+/// endpoint requires CURVE and admits only the clients set with
+/// `rewind_server_options_set_curve_allowed_clients` (which must then not
+/// be empty). The keys are checked when the server starts: a malformed key,
+/// a missing allow-list, or a libzmq without CURVE make the start fail with
+/// CONFIG before any file is created. Does not block.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+///
+/// Not synchronized: no other thread may use `options` during the call.
+///
+/// # Safety
+/// `options` is NULL or live; `key` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_options_set_curve_secret_key(
+    options: *mut rewind_server_options,
+    key: *const c_char,
+) -> rewind_status {
+    set_text(options, key, "CURVE key", |o, t| {
+        set_curve(o, Some(t), None, None)
+    })
+}
+
+/// Sets the server's CURVE public key (Z85, optional), as
+/// `rewind_server_options_set_curve_secret_key` does the secret key: when
+/// set, the start checks that it belongs to the secret key (CONFIG when it
+/// does not). `""` unsets it. Does not block.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+///
+/// Not synchronized: no other thread may use `options` during the call.
+///
+/// # Safety
+/// `options` is NULL or live; `key` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_options_set_curve_public_key(
+    options: *mut rewind_server_options,
+    key: *const c_char,
+) -> rewind_status {
+    set_text(options, key, "CURVE key", |o, t| {
+        set_curve(o, None, Some(t), None)
+    })
+}
+
+/// Sets the CURVE public keys of the clients the server lets in, replacing
+/// the current ones: `keys` is a NUL-terminated, comma-separated list of
+/// Z85 keys, borrowed for the call, as `curve-allowed-clients` in the
+/// configuration file; `""` empties it. Checked when the server starts
+/// (CONFIG for a malformed key, or keys without a secret key). Does not
+/// block.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER, INVALID_ARGUMENT (not UTF-8).
+///
+/// Not synchronized: no other thread may use `options` during the call.
+///
+/// # Safety
+/// `options` is NULL or live; `keys` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_server_options_set_curve_allowed_clients(
+    options: *mut rewind_server_options,
+    keys: *const c_char,
+) -> rewind_status {
+    set_text(options, keys, "CURVE keys", |o, t| {
+        set_curve(o, None, None, Some(t))
     })
 }
 

@@ -543,6 +543,33 @@ static void test_start_errors(void) {
   CHECK(stat(path, &st) != 0);
   CHECK_OK(rewind_server_options_set_default_stream(o, B("default")));
 
+  /* CURVE keys (ZeroMQ's test vector) are checked before anything is
+   * created: a secret key needs an allow-list, every key must be Z85, the
+   * public key must belong to the secret key. */
+  CHECK_STATUS(rewind_server_options_set_curve_secret_key(NULL, ""),
+               REWIND_STATUS_NULL_PARAMETER);
+  CHECK_STATUS(rewind_server_options_set_curve_allowed_clients(o, NULL),
+               REWIND_STATUS_NULL_PARAMETER);
+  CHECK_OK(rewind_server_options_set_curve_secret_key(o, "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"));
+  CHECK_STATUS(rewind_server_start_lmdb(path, 0, o, &server), REWIND_STATUS_CONFIG);
+  CHECK(strstr(rewind_last_error_message(), "curve-allowed-clients") != NULL);
+  CHECK(stat(path, &st) != 0);
+  CHECK_OK(rewind_server_options_set_curve_allowed_clients(
+      o, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7, bad"));
+  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
+  CHECK(strstr(rewind_last_error_message(), "'bad'") != NULL);
+  CHECK_OK(rewind_server_options_set_curve_allowed_clients(
+      o, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
+  CHECK_OK(rewind_server_options_set_curve_public_key(o, "0000000000000000000000000000000000000000"));
+  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
+  CHECK(strstr(rewind_last_error_message(), "curve-public-key") != NULL);
+  CHECK(server == NULL);
+  CHECK_OK(rewind_server_options_set_curve_secret_key(o, ""));
+  CHECK_OK(rewind_server_options_set_curve_public_key(o, ""));
+  CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_CONFIG);
+  CHECK(strstr(rewind_last_error_message(), "need curve-secret-key") != NULL);
+  CHECK_OK(rewind_server_options_set_curve_allowed_clients(o, ""));
+
   /* An endpoint that cannot be bound. */
   CHECK_OK(rewind_server_options_set_query_endpoints(o, "nonsense://here"));
   CHECK_STATUS(rewind_server_start(store, o, &server), REWIND_STATUS_BIND);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Operate a Rewind store: look at it, follow it, check it, back it up, \
-export and import it. Every subcommand but import opens the store read-only and may run \
-while a server writes it.";
+export and import it; make CURVE keys. Every subcommand but import opens the store read-only \
+and may run while a server writes it.";
 
 const AFTER_HELP: &str = "Exit status: 0 on success; 1 on an error (one line \
 `rewind-admin: error: ...` on stderr); 2 when verify finds problems.";
@@ -94,6 +94,13 @@ pub enum Command {
         dir: PathBuf,
         /// The backup's directory.
         dest: PathBuf,
+    },
+    /// Print a new ZeroMQ CURVE key pair (Z85): `public-key=` and `secret-key=` lines.
+    Keygen {
+        /// Name the lines for the server's [general] section instead:
+        /// `curve-public-key=` and `curve-secret-key=`.
+        #[arg(long)]
+        server: bool,
     },
     /// Check every index of the store against its log.
     Verify {

@@ -1,5 +1,5 @@
 //! `rewind-admin`: the operator's companion to `rewind` (stats, streams,
-//! cat, tail, export, import, backup, verify).
+//! cat, tail, export, import, backup, verify, keygen).
 //!
 //! A thin layer over [`rewind_core::admin`]: this binary parses the command
 //! line, prints, draws progress on a terminal and turns SIGINT/SIGTERM into
@@ -71,6 +71,31 @@ fn tell(text: &str) {
 fn stream_bytes(s: &Option<std::ffi::OsString>) -> Option<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
     s.as_ref().map(|s| s.as_bytes().to_vec())
+}
+
+/// A new CURVE key pair as lines that paste into a configuration file
+/// (the keys have no `%`, see [`rewind_core::curve::generate_keypair`]) and
+/// into client options; comments say where each key goes.
+fn keygen(server: bool) -> Result<String, Failure> {
+    let pair = rewind_core::curve::generate_keypair()?;
+    let (prefix, comment) = if server {
+        (
+            "curve-",
+            "# The server's CURVE key pair: these lines go into [general]; clients \
+             need the public key.\n",
+        )
+    } else {
+        (
+            "",
+            "# A CURVE key pair (Z85). A client's public key goes on the server's \
+             curve-allowed-clients;\n# its secret key stays with the client. \
+             For a server's pair, use keygen --server.\n",
+        )
+    };
+    Ok(format!(
+        "{comment}{prefix}public-key={}\n{prefix}secret-key={}\n",
+        pair.public, pair.secret
+    ))
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -178,6 +203,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ));
             Ok(())
         }
+        Command::Keygen { server } => print(&keygen(server)?),
         Command::Verify { dir, max_problems } => {
             let store = admin::open_read_only(&dir)?;
             let mut meter = Meter::new("verify", Unit::Items("entries"), stop_on_signals()?);

@@ -6,6 +6,7 @@
 //! |---------|-------|
 //! | `cli`   | command line, INI files, start-up errors, signals, restarts, the exit codeword, the embedded default |
 //! | `client` | the Rust client: one suite on an embedded store and on a served one; retries, restarts, subscriptions |
+//! | `curve` | ZeroMQ CURVE: allowed clients on every endpoint, refusals logged, key errors, keygen |
 //! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
 //! | `metrics` | the Prometheus endpoint: off by default; its figures follow what clients do |
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
@@ -16,6 +17,7 @@
 
 mod cli;
 mod client;
+mod curve;
 mod data;
 mod metrics;
 mod store;

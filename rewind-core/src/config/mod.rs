@@ -33,6 +33,9 @@ const GENERAL_KEYS: &[&str] = &[
     "default-stream",
     "max-message-size",
     "metrics-bind-address",
+    "curve-secret-key",
+    "curve-public-key",
+    "curve-allowed-clients",
 ];
 
 /// The store a configuration asks for.
@@ -228,8 +231,37 @@ impl Config {
                 ))
             })?;
         }
+        set_curve(
+            &mut server,
+            ini.get(g, "curve-secret-key"),
+            ini.get(g, "curve-public-key"),
+            ini.get(g, "curve-allowed-clients"),
+        );
         server.validate()?;
         Ok(Config { server, store })
+    }
+}
+
+/// Sets the CURVE options given (as in `[general]` or on the command line)
+/// in `server`: an empty value unsets a key; the allow-list is
+/// comma-separated. The keys are checked by [`ServerOptions::validate`].
+/// The one reading of these options for the configuration file, the
+/// command line and the C ABI's setters.
+pub fn set_curve(
+    server: &mut ServerOptions,
+    secret: Option<&str>,
+    public: Option<&str>,
+    allowed: Option<&str>,
+) {
+    let key = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+    if let Some(v) = secret {
+        server.curve_secret_key = key(v);
+    }
+    if let Some(v) = public {
+        server.curve_public_key = key(v);
+    }
+    if let Some(v) = allowed {
+        server.curve_allowed_clients = split_endpoints(v);
     }
 }
 
@@ -395,6 +427,36 @@ path=/srv/rewind/db.sqlite
         assert_eq!(
             c.store,
             StoreConfig::Lmdb(LmdbOptions::new(DEFAULT_DATA_DIR))
+        );
+    }
+
+    #[test]
+    fn curve_keys_in_general() {
+        let server = crate::curve::generate_keypair().unwrap();
+        let a = crate::curve::generate_keypair().unwrap();
+        let b = crate::curve::generate_keypair().unwrap();
+        let text = format!(
+            "[general]\nquery-bind-endpoint=tcp://x:1\ncurve-secret-key = {}\n\
+             curve-public-key={}\ncurve-allowed-clients = {}, {}\n",
+            server.secret, server.public, a.public, b.public
+        );
+        let c = Config::from_ini(&Ini::parse(&text).unwrap()).unwrap();
+        assert_eq!(c.server.curve_secret_key, Some(server.secret.clone()));
+        assert_eq!(c.server.curve_public_key, Some(server.public));
+        assert_eq!(c.server.curve_allowed_clients, vec![a.public, b.public]);
+        let err = |t: &str| Config::from_ini(&Ini::parse(t).unwrap()).unwrap_err();
+        let e = err(&format!(
+            "[general]\nquery-bind-endpoint=tcp://x:1\ncurve-secret-key={}\n",
+            server.secret
+        ));
+        assert!(
+            matches!(e, Error::Config(ref m) if m.contains("curve-allowed-clients")),
+            "{e}"
+        );
+        let e = err("[general]\nquery-bind-endpoint=tcp://x:1\ncurve-allowed-clients=abc\n");
+        assert!(
+            matches!(e, Error::Config(ref m) if m.contains("need curve-secret-key")),
+            "{e}"
         );
     }
 

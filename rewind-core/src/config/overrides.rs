@@ -6,7 +6,7 @@
 //! collects the options given into [`Overrides`] by name, and
 //! [`Overrides::apply`] changes a [`Config`] the one way both share.
 
-use crate::config::{parse_size, split_endpoints, Config, StoreConfig};
+use crate::config::{parse_size, set_curve, split_endpoints, Config, StoreConfig};
 use crate::lmdb::LmdbOptions;
 use crate::{Error, Result};
 
@@ -84,6 +84,21 @@ pub const FLAGS: &[Flag] = &[
         name: "metrics-bind-address",
         value_name: Some("HOST:PORT"),
         help: "Serve Prometheus metrics over HTTP at http://HOST:PORT/metrics (off by default).",
+    },
+    Flag {
+        name: "curve-secret-key",
+        value_name: Some("Z85"),
+        help: "Require ZeroMQ CURVE on every endpoint, with this server secret key (40 characters of Z85; see rewind-admin keygen).",
+    },
+    Flag {
+        name: "curve-public-key",
+        value_name: Some("Z85"),
+        help: "The server's CURVE public key, checked against the secret key (optional).",
+    },
+    Flag {
+        name: "curve-allowed-clients",
+        value_name: Some("KEYS"),
+        help: "The CURVE public keys (Z85) of the clients let in, comma-separated.",
     },
     Flag {
         name: "map-size-limit",
@@ -186,6 +201,12 @@ impl Overrides {
         if let Some(v) = self.value("metrics-bind-address") {
             s.metrics_address = (!v.trim().is_empty()).then(|| v.trim().to_string());
         }
+        set_curve(
+            s,
+            self.value("curve-secret-key"),
+            self.value("curve-public-key"),
+            self.value("curve-allowed-clients"),
+        );
         if let Some(v) = self.value("exit-codeword") {
             s.exit_codeword = (!v.is_empty()).then(|| v.as_bytes().to_vec());
         }
@@ -319,6 +340,36 @@ mod tests {
         assert_eq!(c.server.max_message_size, 2 << 20);
         assert_eq!(c.server.default_stream, b"main");
         assert_eq!(c.server.exit_codeword.as_deref(), Some(&b"EXIT"[..]));
+    }
+
+    #[test]
+    fn curve_options() {
+        let server = crate::curve::generate_keypair().unwrap();
+        let client = crate::curve::generate_keypair().unwrap();
+        let c = with(&[
+            ("curve-secret-key", Some(&server.secret)),
+            ("curve-public-key", Some(&server.public)),
+            (
+                "curve-allowed-clients",
+                Some(&format!("{},", client.public)),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.server.curve_secret_key.as_ref(), Some(&server.secret));
+        assert_eq!(c.server.curve_public_key.as_ref(), Some(&server.public));
+        assert_eq!(c.server.curve_allowed_clients, vec![client.public.clone()]);
+        let err = with(&[("curve-secret-key", Some(&server.secret))]).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        let err = with(&[
+            ("curve-secret-key", Some(&server.secret)),
+            ("curve-public-key", Some(&client.public)),
+            ("curve-allowed-clients", Some(&client.public)),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("curve-public-key")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@
 //! | `appends`    | PUBLISHes on their way to the store and back |
 //! | `publish`    | the PUB frames of committed events |
 //! | `blocked`    | peers at the high-water mark and when to retry them |
+//! | `monitor`    | counting connections; logging failed handshakes |
+//! | `zap`        | the ZAP handler: which CURVE clients get in |
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -52,6 +54,7 @@ mod pump;
 mod query;
 mod sockets;
 mod wake;
+mod zap;
 
 pub use options::{
     ServerOptions, DEFAULT_COMMAND_ENDPOINT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NATIVE_ENDPOINT,
@@ -63,6 +66,7 @@ use event_loop::Core;
 use monitor::Watch;
 use sockets::Sockets;
 use wake::{Mailbox, Mailer, Note, Waker};
+use zap::Zap;
 
 /// Why the server stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +143,12 @@ impl Server {
         options.validate()?;
         let ctx = zmq::Context::new();
         ctx.set_io_threads(options.zmq_io_threads)?;
-        let (sockets, mut bound) = Sockets::bind(&ctx, &options)?;
+        // The ZAP handler runs before the first CURVE socket is bound.
+        let zap = match &options.curve_secret_key {
+            Some(secret) => Some(Zap::start(&ctx, secret, &options.curve_allowed_clients)?),
+            None => None,
+        };
+        let (sockets, mut bound) = Sockets::bind(&ctx, &options, zap.as_ref())?;
         let metrics = match &options.metrics_address {
             Some(address) => {
                 let store = store.clone();
@@ -182,7 +191,7 @@ impl Server {
             handle.stop.clone(),
         );
         let finished = Arc::new(Outcome::default());
-        let thread = spawn(core, watch, ctx, finished.clone())?;
+        let thread = spawn(core, watch, zap, ctx, finished.clone())?;
         Ok(Server {
             handle,
             bound,
@@ -252,6 +261,7 @@ fn announce_commits(store: &Store, mailer: Mailer) -> ListenerId {
 fn spawn(
     mut core: Core,
     watch: Watch,
+    zap: Option<Zap>,
     ctx: zmq::Context,
     finished: Arc<Outcome>,
 ) -> Result<JoinHandle<()>> {
@@ -262,6 +272,7 @@ fn spawn(
             core.shutdown();
             watch.stop();
             drop(core);
+            drop(zap);
             drop(ctx);
             finished.set(r);
         })

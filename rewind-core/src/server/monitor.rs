@@ -34,7 +34,10 @@ impl Watch {
         subscribers: &[&zmq::Socket],
         metrics: Arc<Metrics>,
     ) -> Result<Watch> {
-        let events = (zmq::SocketEvent::ACCEPTED as i32) | (zmq::SocketEvent::DISCONNECTED as i32);
+        let events = (zmq::SocketEvent::ACCEPTED as i32)
+            | (zmq::SocketEvent::DISCONNECTED as i32)
+            | (zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32)
+            | (zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32);
         let mut pairs = Vec::new();
         let kinds = clients
             .iter()
@@ -100,6 +103,13 @@ fn watch(pairs: Vec<(zmq::Socket, bool)>, metrics: &Metrics, stop: &AtomicBool) 
                 continue;
             }
             while let Ok(frames) = pair.recv_multipart(zmq::DONTWAIT) {
+                if let Some(why) = frames.first().and_then(|f| handshake_failure(f)) {
+                    let endpoint = frames.get(1).map(|e| String::from_utf8_lossy(e));
+                    log::warn!(
+                        "refused a client on {}: {why}",
+                        endpoint.as_deref().unwrap_or("?")
+                    );
+                }
                 let Some(delta) = frames.first().and_then(|f| change(f)) else {
                     continue;
                 };
@@ -125,6 +135,28 @@ fn change(frame: &[u8]) -> Option<i64> {
     match zmq::SocketEvent::from_raw(raw) {
         zmq::SocketEvent::ACCEPTED => Some(1),
         zmq::SocketEvent::DISCONNECTED => Some(-1),
+        _ => None,
+    }
+}
+
+/// Why a handshake failed, when the monitor event says one did (the
+/// refusals of the ZAP handler are logged by it, with the client's key).
+fn handshake_failure(frame: &[u8]) -> Option<String> {
+    let raw = u16::from_ne_bytes(frame.get(..2)?.try_into().ok()?);
+    let value = u32::from_ne_bytes(frame.get(2..6)?.try_into().ok()?);
+    match zmq::SocketEvent::from_raw(raw) {
+        zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL
+            if value == zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH =>
+        {
+            Some("its security mechanism is not the server's (CURVE on one side only)".into())
+        }
+        zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => Some(format!(
+            "the handshake failed (ZeroMQ protocol error {value:#x})"
+        )),
+        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL => Some(format!(
+            "the handshake failed ({})",
+            std::io::Error::from_raw_os_error(value as i32)
+        )),
         _ => None,
     }
 }
@@ -156,6 +188,34 @@ mod tests {
         assert_eq!(change(&frame(zmq::SocketEvent::DISCONNECTED)), Some(-1));
         assert_eq!(change(&frame(zmq::SocketEvent::LISTENING)), None);
         assert_eq!(change(&[1]), None);
+    }
+
+    #[test]
+    fn failed_handshakes_are_described() {
+        let frame = |e: zmq::SocketEvent, v: u32| {
+            let mut f = (e as u16).to_ne_bytes().to_vec();
+            f.extend_from_slice(&v.to_ne_bytes());
+            f
+        };
+        let mismatch = zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+        let why = handshake_failure(&frame(
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+            mismatch,
+        ));
+        assert!(why.unwrap().contains("CURVE on one side only"));
+        let why = handshake_failure(&frame(
+            zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+            0x1000_0000,
+        ));
+        assert!(why.unwrap().contains("0x10000000"));
+        assert!(
+            handshake_failure(&frame(zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL, 104)).is_some()
+        );
+        assert_eq!(
+            handshake_failure(&frame(zmq::SocketEvent::ACCEPTED, 7)),
+            None
+        );
+        assert_eq!(handshake_failure(&[1, 0]), None);
     }
 
     #[test]

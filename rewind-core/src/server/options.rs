@@ -4,7 +4,7 @@
 //! Plain data: nothing here opens a socket or touches the store.
 
 use crate::protocol::ParseOptions;
-use crate::{Error, Result};
+use crate::{curve, Error, Result};
 
 /// The server's endpoints and limits; the same options as the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,17 @@ pub struct ServerOptions {
     /// Where to serve the metrics in the Prometheus text format over HTTP
     /// (`host:port`, port 0 for any); `None`, the default, serves none.
     pub metrics_address: Option<String>,
+    /// The server's CURVE secret key (Z85, 40 characters). When set, every
+    /// endpoint requires ZeroMQ CURVE and admits only the clients of
+    /// `curve_allowed_clients`; `None`, the default, leaves the endpoints
+    /// open (and unencrypted).
+    pub curve_secret_key: Option<String>,
+    /// The server's CURVE public key (Z85), optional: when given, it must be
+    /// the one that belongs to `curve_secret_key` (a check that the two keys
+    /// of a pair were not mixed up).
+    pub curve_public_key: Option<String>,
+    /// The public keys (Z85) of the clients let in when CURVE is on.
+    pub curve_allowed_clients: Vec<String>,
 }
 
 /// The v1 query endpoint of the embedded default (the original's example).
@@ -62,12 +73,16 @@ impl Default for ServerOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             default_stream: b"default".to_vec(),
             metrics_address: None,
+            curve_secret_key: None,
+            curve_public_key: None,
+            curve_allowed_clients: Vec::new(),
         }
     }
 }
 
 impl ServerOptions {
-    /// Checks the options: at least one request endpoint, sane limits.
+    /// Checks the options: at least one request endpoint, sane limits,
+    /// well-formed CURVE keys (see [`ServerOptions::check_curve`]).
     pub fn validate(&self) -> Result<()> {
         if self.query_endpoints.is_empty()
             && self.command_endpoints.is_empty()
@@ -94,6 +109,43 @@ impl ServerOptions {
                 "the exit codeword must not be empty".into(),
             ));
         }
+        self.check_curve()
+    }
+
+    /// Checks the CURVE options: keys in Z85, a public key that belongs to
+    /// the secret key, an allow-list only with a secret key and not empty
+    /// with one, and a libzmq that has CURVE.
+    ///
+    /// Errors: [`Error::Config`] naming the option at fault.
+    pub fn check_curve(&self) -> Result<()> {
+        let Some(secret) = &self.curve_secret_key else {
+            if self.curve_public_key.is_some() || !self.curve_allowed_clients.is_empty() {
+                return Err(Error::Config(
+                    "curve-public-key and curve-allowed-clients need curve-secret-key".into(),
+                ));
+            }
+            return Ok(());
+        };
+        curve::require()?;
+        curve::parse_key("curve-secret-key", secret)?;
+        if let Some(public) = &self.curve_public_key {
+            curve::parse_key("curve-public-key", public)?;
+            if curve::public_key_of(secret)? != *public {
+                return Err(Error::Config(
+                    "curve-public-key is not the public key of curve-secret-key".into(),
+                ));
+            }
+        }
+        if self.curve_allowed_clients.is_empty() {
+            return Err(Error::Config(
+                "curve-secret-key needs curve-allowed-clients, the public keys of the \
+                 clients to let in (without them no client could connect)"
+                    .into(),
+            ));
+        }
+        for key in &self.curve_allowed_clients {
+            curve::parse_key(&format!("curve-allowed-clients entry '{key}'"), key)?;
+        }
         Ok(())
     }
 
@@ -112,6 +164,12 @@ impl ServerOptions {
         add("native", &self.native_endpoints);
         if let Some(a) = &self.metrics_address {
             parts.push(format!("metrics http://{a}/metrics"));
+        }
+        if self.curve_secret_key.is_some() {
+            parts.push(format!(
+                "CURVE on, {} allowed client key(s)",
+                self.curve_allowed_clients.len()
+            ));
         }
         parts.join("; ")
     }
@@ -242,6 +300,88 @@ mod tests {
         }
         .validate()
         .unwrap();
+    }
+
+    const SECRET: &str = "JTKVSB%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6xx";
+
+    fn curve_on() -> ServerOptions {
+        let pair = crate::curve::generate_keypair().unwrap();
+        let client = crate::curve::generate_keypair().unwrap();
+        ServerOptions {
+            curve_secret_key: Some(pair.secret),
+            curve_public_key: Some(pair.public),
+            curve_allowed_clients: vec![client.public],
+            ..ServerOptions::default()
+        }
+    }
+
+    #[test]
+    fn curve_keys_are_checked() {
+        let on = curve_on();
+        on.validate().unwrap();
+        assert!(on.describe().ends_with("CURVE on, 1 allowed client key(s)"));
+        ServerOptions {
+            curve_public_key: None,
+            ..on.clone()
+        }
+        .validate()
+        .unwrap();
+        let refused = |o: ServerOptions, needle: &str| {
+            let e = o.validate().unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e:?}");
+            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+        };
+        refused(
+            ServerOptions {
+                curve_secret_key: Some(SECRET[..39].into()),
+                ..on.clone()
+            },
+            "curve-secret-key must be a CURVE key in Z85",
+        );
+        refused(
+            ServerOptions {
+                curve_public_key: Some(on.curve_allowed_clients[0].clone()),
+                ..on.clone()
+            },
+            "curve-public-key is not the public key of curve-secret-key",
+        );
+        refused(
+            ServerOptions {
+                curve_public_key: Some("x".into()),
+                ..on.clone()
+            },
+            "curve-public-key must be",
+        );
+        refused(
+            ServerOptions {
+                curve_allowed_clients: vec![],
+                ..on.clone()
+            },
+            "needs curve-allowed-clients",
+        );
+        refused(
+            ServerOptions {
+                curve_allowed_clients: vec!["bad".into()],
+                ..on.clone()
+            },
+            "curve-allowed-clients entry 'bad'",
+        );
+        refused(
+            ServerOptions {
+                curve_secret_key: None,
+                curve_public_key: None,
+                ..on.clone()
+            },
+            "need curve-secret-key",
+        );
+        refused(
+            ServerOptions {
+                curve_secret_key: None,
+                curve_allowed_clients: vec![],
+                ..on
+            },
+            "need curve-secret-key",
+        );
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //!
 //! Every ZeroMQ call on a request or PUB socket is here; what to send, and
 //! to whom, is decided elsewhere (the pump, the event loop, publish.rs).
+//! Every bound socket is made by [`Setup::open`], which applies the
+//! server's security: with CURVE keys configured, each socket is a CURVE
+//! server whose clients the ZAP handler (`zap`) checks.
 
 use super::options::ServerOptions;
 use super::publish::Publisher;
 use super::pump::{Outlet, Sent};
+use super::zap::Zap;
+use crate::curve::KEY_LEN;
 use crate::protocol::Protocol;
 use crate::{Error, Result};
 
@@ -42,46 +47,48 @@ pub(super) fn index(proto: Protocol) -> usize {
 
 impl Sockets {
     /// Creates and binds every socket `options` asks for, in the order
-    /// query, streaming, command, publish, native; returns them with the options as
-    /// bound (wildcard ports resolved).
+    /// query, streaming, command, publish; returns them with the options as
+    /// bound (wildcard ports resolved). With CURVE keys in `options`, `zap`
+    /// is the running ZAP handler, and every socket is a CURVE server that
+    /// asks it about each client.
     ///
     /// Errors: [`Error::Bind`] naming the first endpoint that cannot be
-    /// bound, [`Error::Network`] when a socket cannot be made.
-    pub fn bind(ctx: &zmq::Context, options: &ServerOptions) -> Result<(Sockets, ServerOptions)> {
+    /// bound, [`Error::Network`] when a socket cannot be made,
+    /// [`Error::Internal`] for CURVE keys without a ZAP handler.
+    pub fn bind(
+        ctx: &zmq::Context,
+        options: &ServerOptions,
+        zap: Option<&Zap>,
+    ) -> Result<(Sockets, ServerOptions)> {
         let mut bound = options.without_endpoints();
-        let max = options.max_message_size;
-        let v1 = open(
-            ctx,
+        let setup = Setup::new(ctx, options, zap)?;
+        let v1 = setup.open(
             zmq::ROUTER,
-            max,
+            "v1 query",
             &options.query_endpoints,
             &mut bound.query_endpoints,
         )?;
-        let v1_pub = open(
-            ctx,
+        let v1_pub = setup.open(
             zmq::PUB,
-            max,
+            "v1 streaming",
             &options.streaming_endpoints,
             &mut bound.streaming_endpoints,
         )?;
-        let v2 = open(
-            ctx,
+        let v2 = setup.open(
             zmq::ROUTER,
-            max,
+            "v2 command",
             &options.command_endpoints,
             &mut bound.command_endpoints,
         )?;
-        let v2_pub = open(
-            ctx,
+        let v2_pub = setup.open(
             zmq::PUB,
-            max,
+            "v2 publish",
             &options.publish_endpoints,
             &mut bound.publish_endpoints,
         )?;
-        let native = open(
-            ctx,
+        let native = setup.open(
             zmq::ROUTER,
-            max,
+            "native",
             &options.native_endpoints,
             &mut bound.native_endpoints,
         )?;
@@ -99,41 +106,81 @@ impl Sockets {
     }
 }
 
-/// A socket of `kind` bound to each of `endpoints` (none when there are no
-/// endpoints); each endpoint as bound is pushed onto `bound`.
-fn open(
-    ctx: &zmq::Context,
-    kind: zmq::SocketType,
+/// How every bound socket of the server is made: the one place a server
+/// socket is created, so every endpoint, whatever its protocol, gets the
+/// same options and the same security. A new endpoint calls
+/// [`Setup::open`] and is covered by construction.
+struct Setup<'a> {
+    ctx: &'a zmq::Context,
     max_message_size: usize,
-    endpoints: &[String],
-    bound: &mut Vec<String>,
-) -> Result<Option<zmq::Socket>> {
-    if endpoints.is_empty() {
-        return Ok(None);
-    }
-    let s = ctx.socket(kind)?;
-    configure(&s, kind, max_message_size)?;
-    for ep in endpoints {
-        s.bind(ep).map_err(|e| Error::Bind {
-            endpoint: ep.clone(),
-            reason: e.to_string(),
-        })?;
-        // The endpoint as bound: a wildcard port is resolved.
-        let last = s.get_last_endpoint()?.unwrap_or_else(|_| ep.clone());
-        bound.push(last);
-    }
-    Ok(Some(s))
+    /// The server's CURVE secret key, when CURVE is on (its ZAP handler is
+    /// then running: [`Setup::new`] checks).
+    curve: Option<&'a [u8; KEY_LEN]>,
 }
 
-fn configure(s: &zmq::Socket, kind: zmq::SocketType, max_message_size: usize) -> Result<()> {
-    s.set_linger(LINGER_MS)?;
-    if kind == zmq::ROUTER {
-        s.set_router_mandatory(true)?;
-        s.set_maxmsgsize(router_max_msg_size(max_message_size))?;
-    } else {
-        s.set_sndhwm(PUB_SNDHWM)?;
+impl<'a> Setup<'a> {
+    fn new(
+        ctx: &'a zmq::Context,
+        options: &ServerOptions,
+        zap: Option<&'a Zap>,
+    ) -> Result<Setup<'a>> {
+        if options.curve_secret_key.is_some() != zap.is_some() {
+            return Err(Error::Internal(
+                "CURVE needs its ZAP handler, and the handler CURVE keys".into(),
+            ));
+        }
+        Ok(Setup {
+            ctx,
+            max_message_size: options.max_message_size,
+            curve: zap.map(Zap::secret_key),
+        })
     }
-    Ok(())
+
+    /// A socket of `kind` bound to each of `endpoints` (none when there
+    /// are no endpoints); each endpoint as bound is pushed onto `bound`.
+    /// `name` (say `v2 command`) is the socket's ZAP domain, which the ZAP
+    /// handler's log lines show.
+    fn open(
+        &self,
+        kind: zmq::SocketType,
+        name: &str,
+        endpoints: &[String],
+        bound: &mut Vec<String>,
+    ) -> Result<Option<zmq::Socket>> {
+        if endpoints.is_empty() {
+            return Ok(None);
+        }
+        let s = self.ctx.socket(kind)?;
+        self.configure(&s, kind, name)?;
+        for ep in endpoints {
+            s.bind(ep).map_err(|e| Error::Bind {
+                endpoint: ep.clone(),
+                reason: e.to_string(),
+            })?;
+            // The endpoint as bound: a wildcard port is resolved.
+            let last = s.get_last_endpoint()?.unwrap_or_else(|_| ep.clone());
+            bound.push(last);
+        }
+        Ok(Some(s))
+    }
+
+    /// Sets a socket's options; all of them before its first bind, as
+    /// ZeroMQ applies the security options to connections accepted later.
+    fn configure(&self, s: &zmq::Socket, kind: zmq::SocketType, name: &str) -> Result<()> {
+        s.set_linger(LINGER_MS)?;
+        if kind == zmq::ROUTER {
+            s.set_router_mandatory(true)?;
+            s.set_maxmsgsize(router_max_msg_size(self.max_message_size))?;
+        } else {
+            s.set_sndhwm(PUB_SNDHWM)?;
+        }
+        if let Some(secret) = self.curve {
+            s.set_curve_server(true)?;
+            s.set_curve_secretkey(secret)?;
+            s.set_zap_domain(name)?;
+        }
+        Ok(())
+    }
 }
 
 /// ZeroMQ's own limit on an incoming request: a request larger than this
@@ -253,7 +300,7 @@ mod tests {
     #[test]
     fn only_the_sockets_asked_for_are_made_and_wildcards_are_resolved() {
         let ctx = zmq::Context::new();
-        let (s, bound) = Sockets::bind(&ctx, &v2_only()).unwrap();
+        let (s, bound) = Sockets::bind(&ctx, &v2_only(), None).unwrap();
         assert!(s.request(0).is_none() && s.v1_pub.is_none() && s.v2_pub.is_none());
         let router = s.request(1).unwrap();
         assert_eq!(router.get_socket_type().unwrap(), zmq::ROUTER);
@@ -273,7 +320,7 @@ mod tests {
             publish_endpoints: vec!["tcp://127.0.0.1:*".into(), "inproc://pub-test".into()],
             ..v2_only()
         };
-        let (s, bound) = Sockets::bind(&ctx, &all).unwrap();
+        let (s, bound) = Sockets::bind(&ctx, &all, None).unwrap();
         assert!(s.request(0).is_some() && s.request(1).is_some());
         let publisher = s.v2_pub.as_ref().unwrap();
         assert_eq!(publisher.get_socket_type().unwrap(), zmq::PUB);
@@ -286,16 +333,58 @@ mod tests {
     }
 
     #[test]
+    fn with_curve_every_socket_is_a_curve_server_asking_the_zap_handler() {
+        let ctx = zmq::Context::new();
+        let server = crate::curve::generate_keypair().unwrap();
+        let client = crate::curve::generate_keypair().unwrap();
+        let options = ServerOptions {
+            query_endpoints: local(),
+            streaming_endpoints: local(),
+            publish_endpoints: local(),
+            curve_secret_key: Some(server.secret.clone()),
+            curve_allowed_clients: vec![client.public.clone()],
+            ..v2_only()
+        };
+        // CURVE keys without the handler, or the handler without keys: no.
+        assert!(matches!(
+            Sockets::bind(&ctx, &options, None),
+            Err(Error::Internal(_))
+        ));
+        let zap = Zap::start(&ctx, &server.secret, &options.curve_allowed_clients).unwrap();
+        assert!(matches!(
+            Sockets::bind(&ctx, &v2_only(), Some(&zap)),
+            Err(Error::Internal(_))
+        ));
+        let (s, _) = Sockets::bind(&ctx, &options, Some(&zap)).unwrap();
+        let all = [
+            (s.request(0), "v1 query"),
+            (s.v1_pub.as_ref(), "v1 streaming"),
+            (s.request(1), "v2 command"),
+            (s.v2_pub.as_ref(), "v2 publish"),
+        ];
+        for (socket, name) in all {
+            let socket = socket.unwrap();
+            assert!(socket.is_curve_server().unwrap(), "{name}");
+            assert_eq!(socket.get_zap_domain().unwrap().unwrap(), name);
+            let secret = socket.get_curve_secretkey().unwrap();
+            assert_eq!(
+                crate::curve::encode(&secret.try_into().unwrap()),
+                server.secret
+            );
+        }
+    }
+
+    #[test]
     fn an_endpoint_that_cannot_be_bound_is_named() {
         let ctx = zmq::Context::new();
-        let (_held, bound) = Sockets::bind(&ctx, &v2_only()).unwrap();
+        let (_held, bound) = Sockets::bind(&ctx, &v2_only(), None).unwrap();
         let taken = bound.command_endpoints[0].clone();
         let clash = ServerOptions {
             query_endpoints: local(),
             command_endpoints: vec![taken.clone()],
             ..v2_only()
         };
-        match Sockets::bind(&ctx, &clash) {
+        match Sockets::bind(&ctx, &clash, None) {
             Err(Error::Bind { endpoint, reason }) => {
                 assert_eq!(endpoint, taken);
                 assert!(!reason.is_empty());
@@ -308,7 +397,7 @@ mod tests {
     #[test]
     fn replies_reach_their_peer_and_an_unknown_peer_is_gone() {
         let ctx = zmq::Context::new();
-        let (s, bound) = Sockets::bind(&ctx, &v2_only()).unwrap();
+        let (s, bound) = Sockets::bind(&ctx, &v2_only(), None).unwrap();
         let router = s.request(1).unwrap();
         assert_eq!(receive(router).unwrap(), None);
 
