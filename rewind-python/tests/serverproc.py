@@ -4,14 +4,16 @@ and of `rewind.eventsourcing` against a server.
 The server is the package's `rewind` console script (the core's server, as
 the `rewind` binary of `rewind-cli` runs it); set ``REWIND_SERVER_BIN`` to
 run another build of the binary instead (for instance
-``target/debug/rewind``). Every endpoint is on a free loopback port, so
-servers of several tests never collide; the native endpoint stays the same
+``target/debug/rewind``). Every endpoint is on a loopback port the server
+picks itself (a wildcard port, read back from its ready line), so servers
+of several tests never race for a port; the native endpoint stays the same
 across `restart`, as a client expects of a server that comes back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,9 +24,9 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
 
 import rewind
-from conftest import free_port
 
 READY = "rewind is ready"
+ANY_PORT = "tcp://127.0.0.1:*"
 
 
 def server_command() -> List[str]:
@@ -42,26 +44,17 @@ class ServerProcess:
     def __init__(self, data_dir: Optional[Path] = None, extra: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.extra = list(extra)
-        self.endpoint = "tcp://127.0.0.1:{0}".format(free_port())
+        #: The native endpoint: a wildcard until the first start binds it.
+        self.endpoint = ANY_PORT
         self._log_dir = tempfile.mkdtemp(prefix="rewind-server-log-")
         self._runs = 0
         self.proc: Optional[subprocess.Popen] = None
         self.start()
 
     def _args(self) -> List[str]:
-        ep = lambda: "tcp://127.0.0.1:{0}".format(free_port())  # noqa: E731
-        args = server_command() + [
-            "--native-bind-endpoint",
-            self.endpoint,
-            "--query-bind-endpoint",
-            ep(),
-            "--streaming-bind-endpoint",
-            ep(),
-            "--command-bind-endpoint",
-            ep(),
-            "--publish-bind-endpoint",
-            ep(),
-        ]
+        args = server_command() + ["--native-bind-endpoint", self.endpoint]
+        for flag in ["query", "streaming", "command", "publish"]:
+            args += ["--{0}-bind-endpoint".format(flag), ANY_PORT]
         if self.data_dir is None:
             args.append("--in-memory")
         else:
@@ -84,7 +77,11 @@ class ServerProcess:
             self.proc = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if READY in self.log():
+            ready = re.search(READY + r".*\n", self.log())
+            if ready:
+                native = re.search(r"native (tcp://[^;,\s]+)", ready.group(0))
+                assert native, "no native endpoint in the ready line: " + ready.group(0)
+                self.endpoint = native.group(1)
                 return
             if self.proc.poll() is not None:
                 break
