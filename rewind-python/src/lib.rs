@@ -1,16 +1,21 @@
 //! The native module of the `rewind` Python package (`rewind._native`).
 //!
-//! A thin layer over `rewind_core`: the store ([`store`]), its value types
-//! ([`types`]), the exceptions and the one mapping of core errors to them
+//! A thin layer over `rewind_core`: the store ([`store`]) and the client of
+//! a server ([`client`]), with the methods they share written once
+//! ([`methods`]), subscriptions of either ([`subscription`]), their value
+//! types ([`types`]), the exceptions and the one mapping of core errors to them
 //! ([`errors`]), the server run in-process ([`server`]), and the backend that
 //! lets the server serve an event store written in Python ([`pybackend`]).
 
 use pyo3::prelude::*;
 
+mod client;
 mod errors;
+mod methods;
 mod pybackend;
 mod server;
 mod store;
+mod subscription;
 mod types;
 
 /// Parses a size in bytes with an optional K, M, G or T suffix (powers of
@@ -62,10 +67,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyStreamHead>()?;
     m.add_class::<types::PyNewEvent>()?;
     m.add_class::<types::PyCaughtUp>()?;
-    m.add("CAUGHT_UP", store::caught_up(m.py())?)?;
-    m.add_class::<store::PySubscription>()?;
+    m.add_class::<types::PyStreamListing>()?;
+    m.add_class::<types::PyStoreInfo>()?;
+    m.add("CAUGHT_UP", subscription::caught_up(m.py())?)?;
+    m.add_class::<subscription::PySubscription>()?;
     m.add_class::<store::PyStore>()?;
-    m.add_class::<store::EventIterator>()?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<methods::EventIterator>()?;
+    m.add_function(wrap_pyfunction!(client::curve_keypair, m)?)?;
     m.add_class::<server::PyServerConfig>()?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     m.add_function(wrap_pyfunction!(server::cli_flags, m)?)?;

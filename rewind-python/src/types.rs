@@ -5,7 +5,9 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
-use rewind_core::{Appended, Event, ExpectedVersion, NewEvent, StreamHead};
+use rewind_core::{
+    client::StreamListing, Appended, Event, ExpectedVersion, NewEvent, StoreInfo, StreamHead,
+};
 
 /// Reads a name or data argument: `bytes`, `bytearray`, `memoryview` (any
 /// buffer), or `str` (encoded as UTF-8).
@@ -391,5 +393,99 @@ pub struct PyCaughtUp;
 impl PyCaughtUp {
     fn __repr__(&self) -> &'static str {
         "rewind.CAUGHT_UP"
+    }
+}
+
+/// A stream and its head, as `list_streams` returns them.
+#[pyclass(module = "rewind", name = "StreamListing", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyStreamListing {
+    name: Vec<u8>,
+    /// The version of the stream's last event.
+    #[pyo3(get)]
+    version: u64,
+    /// The position of the stream's last event.
+    #[pyo3(get)]
+    position: u64,
+}
+
+impl From<StreamListing> for PyStreamListing {
+    fn from(s: StreamListing) -> Self {
+        PyStreamListing {
+            name: s.name,
+            version: s.version,
+            position: s.position,
+        }
+    }
+}
+
+#[pymethods]
+impl PyStreamListing {
+    /// The stream's name.
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.name)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "StreamListing(name={}, version={}, position={})",
+            PyBytes::new(py, &self.name).repr()?,
+            self.version,
+            self.position
+        ))
+    }
+}
+
+/// What a store (embedded, or a server) says of itself, as `info()`
+/// returns it.
+#[pyclass(module = "rewind", name = "StoreInfo", frozen, eq)]
+#[derive(PartialEq)]
+pub struct PyStoreInfo {
+    /// The version of Rewind serving it (this package's, for an embedded
+    /// store).
+    #[pyo3(get)]
+    version: String,
+    /// The position the next event will get: the number of events stored.
+    #[pyo3(get)]
+    next_position: u64,
+    /// The native protocol versions the server speaks (empty for an
+    /// embedded store).
+    #[pyo3(get)]
+    protocol_versions: Vec<String>,
+    /// The largest message the server accepts, in bytes (`None` for an
+    /// embedded store).
+    #[pyo3(get)]
+    max_message_size: Option<u64>,
+    /// The server's heartbeat interval in seconds (`None` for an embedded
+    /// store).
+    #[pyo3(get)]
+    heartbeat: Option<f64>,
+}
+
+impl From<StoreInfo> for PyStoreInfo {
+    fn from(i: StoreInfo) -> Self {
+        PyStoreInfo {
+            version: i.version,
+            next_position: i.next_position,
+            protocol_versions: i.protocol_versions,
+            max_message_size: i.max_message_size,
+            heartbeat: i.heartbeat.map(|h| h.as_secs_f64()),
+        }
+    }
+}
+
+#[pymethods]
+impl PyStoreInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "StoreInfo(version={:?}, next_position={}, protocol_versions={:?}, \
+             max_message_size={:?}, heartbeat={:?})",
+            self.version,
+            self.next_position,
+            self.protocol_versions,
+            self.max_message_size,
+            self.heartbeat
+        )
     }
 }

@@ -1,4 +1,5 @@
-"""Shared fixtures: free loopback ports, and the server run in a thread."""
+"""Shared fixtures: free loopback ports, the server run in a thread, and a
+thread that shows whether a call lets go of the GIL."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import configparser
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
@@ -64,6 +66,26 @@ def wait_for_req(endpoint: str, ctx: zmq.Context, timeout: float = 10.0) -> None
             return
         s.close()
     raise AssertionError("no server answered on {0}".format(endpoint))
+
+
+@contextmanager
+def spinning() -> Iterator[List[int]]:
+    """Another Python thread counting as fast as it can while the block
+    runs: the count is high only if the block let go of the GIL."""
+    counter = [0]
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            counter[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        yield counter
+    finally:
+        stop.set()
+        t.join()
 
 
 class ServerThread(threading.Thread):

@@ -10,14 +10,17 @@ from typing import Iterator, List, Union
 import pytest
 
 import rewind
+from conftest import spinning
+from serverproc import event_store
 from rewind import CAUGHT_UP, ExpectedVersion, NewEvent
 
 
-@pytest.fixture(params=["memory", "lmdb"])
+@pytest.fixture(params=["memory", "lmdb", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rewind.Store]:
-    s = rewind.Store.in_memory() if request.param == "memory" else rewind.Store(tmp_path / "db")
-    with s:
-        yield s
+    """Each test runs on an embedded store and on a client of a server:
+    the same calls, the same results and exceptions."""
+    with event_store(request.param, tmp_path) as s:
+        yield s  # type: ignore[misc]
 
 
 def test_new_event_carries_type_and_metadata(store: rewind.Store) -> None:
@@ -175,22 +178,10 @@ def test_stop_from_another_thread_wakes_a_blocked_iteration(store: rewind.Store)
 def test_a_blocked_next_releases_the_gil(store: rewind.Store) -> None:
     sub = store.subscribe()
     assert sub.next(timeout=5) is CAUGHT_UP
-    counter = [0]
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            counter[0] += 1
-
-    t = threading.Thread(target=spin)
-    t.start()
-    try:
+    with spinning() as counter:
         before = counter[0]
         assert sub.next(timeout=0.3) is None
         assert counter[0] - before > 1000
-    finally:
-        stop.set()
-        t.join()
 
 
 def test_closing_the_store_ends_a_subscription_with_closed_error(tmp_path: Path) -> None:

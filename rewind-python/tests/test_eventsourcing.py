@@ -1,6 +1,7 @@
 """The eventsourcing library's own test cases (unmodified, subclassed) run
-against `rewind.eventsourcing`, over an LMDB store and an in-memory store,
-plus a few tests of what is Rewind's own: the stored form of the records
+against `rewind.eventsourcing`, over an LMDB store, an in-memory store and
+a server process (a `rewind.Client`; a fresh server per test, as the cases
+expect an empty log), plus a few tests of what is Rewind's own: the stored form of the records
 and the atomicity of a process's events with its tracking record."""
 
 import os
@@ -25,6 +26,7 @@ from eventsourcing.tests import persistence as stock  # noqa: E402
 from eventsourcing.utils import Environment, get_topic  # noqa: E402
 
 import rewind  # noqa: E402
+from serverproc import ServerProcess, curve_flags  # noqa: E402
 from rewind.eventsourcing import (  # noqa: E402
     Factory,
     RewindAggregateRecorder,
@@ -37,7 +39,13 @@ from rewind.eventsourcing import (  # noqa: E402
 # the suite's "error" filter would otherwise raise.
 pytestmark = pytest.mark.filterwarnings("default::DeprecationWarning")
 
-SETTINGS = ("PERSISTENCE_MODULE", "REWIND_PATH", "REWIND_IN_MEMORY", "IS_SNAPSHOTTING_ENABLED")
+SETTINGS = (
+    "PERSISTENCE_MODULE",
+    "REWIND_PATH",
+    "REWIND_IN_MEMORY",
+    "REWIND_ENDPOINT",
+    "IS_SNAPSHOTTING_ENABLED",
+)
 
 
 class _Lmdb:
@@ -58,6 +66,20 @@ class _Memory:
     def setUp(self) -> None:
         self.store = rewind.Store.in_memory()
         super().setUp()  # type: ignore[misc]
+
+
+class _Remote:
+    """A fresh server process per test, and a client of it."""
+
+    def setUp(self) -> None:
+        self.server = ServerProcess()
+        self.store = rewind.Client(self.server.endpoint)
+        super().setUp()  # type: ignore[misc]
+
+    def tearDown(self) -> None:
+        super().tearDown()  # type: ignore[misc]
+        self.store.close()
+        self.server.close()
 
 
 class LmdbAggregateRecorder(_Lmdb, stock.AggregateRecorderTestCase):
@@ -116,6 +138,34 @@ class MemoryNonInterleaving(_Memory, stock.NonInterleavingNotificationIDsBaseCas
         return RewindApplicationRecorder(self.store)
 
 
+class RemoteAggregateRecorder(_Remote, stock.AggregateRecorderTestCase):
+    def create_recorder(self) -> RewindAggregateRecorder:
+        return RewindAggregateRecorder(self.store, "app", "snapshots")
+
+
+class RemoteApplicationRecorder(_Remote, stock.ApplicationRecorderTestCase[RewindApplicationRecorder]):
+    def create_recorder(self) -> RewindApplicationRecorder:
+        return RewindApplicationRecorder(self.store, "app")
+
+    def test_insert_subscribe(self) -> None:
+        self.optional_test_insert_subscribe()
+
+
+class RemoteTrackingRecorder(_Remote, stock.TrackingRecorderTestCase):
+    def create_recorder(self) -> RewindTrackingRecorder:
+        return RewindTrackingRecorder(self.store, "app")
+
+
+class RemoteProcessRecorder(_Remote, stock.ProcessRecorderTestCase):
+    def create_recorder(self) -> RewindProcessRecorder:
+        return RewindProcessRecorder(self.store, "app")
+
+
+class RemoteNonInterleaving(_Remote, stock.NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> RewindApplicationRecorder:
+        return RewindApplicationRecorder(self.store, "app")
+
+
 class TrackingRecorderSubclass(RewindTrackingRecorder):
     pass
 
@@ -163,6 +213,19 @@ class MemoryFactory(_FactoryClasses, stock.InfrastructureFactoryTestCase[Factory
         super().setUp()
 
 
+class RemoteFactory(_FactoryClasses, stock.InfrastructureFactoryTestCase[Factory]):
+    def setUp(self) -> None:
+        self.server = ServerProcess()
+        self.env = Environment("TestCase")
+        self.env[Factory.PERSISTENCE_MODULE] = "rewind.eventsourcing"
+        self.env[Factory.REWIND_ENDPOINT] = self.server.endpoint
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self.server.close()
+
+
 class _OsEnviron:
     """Settings in os.environ for the test (as the library's own test
     modules set them), restored afterwards."""
@@ -172,12 +235,18 @@ class _OsEnviron:
     def setUp(self) -> None:
         self.saved: Dict[str, Optional[str]] = {k: os.environ.get(k) for k in SETTINGS}
         self.tmp = tempfile.mkdtemp(prefix="rewind-es-")
+        self.server: Optional[ServerProcess] = None
+        if any("{endpoint}" in v for v in self.settings.values()):
+            self.server = ServerProcess()
+        endpoint = self.server.endpoint if self.server else ""
         for k, v in self.settings.items():
-            os.environ[k] = v.replace("{tmp}", self.tmp)
+            os.environ[k] = v.replace("{tmp}", self.tmp).replace("{endpoint}", endpoint)
         super().setUp()  # type: ignore[misc]
 
     def tearDown(self) -> None:
         super().tearDown()  # type: ignore[misc]
+        if self.server is not None:
+            self.server.close()
         for k, v in self.saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -188,6 +257,7 @@ class _OsEnviron:
 
 LMDB_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_PATH": "{tmp}/db"}
 MEMORY_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_IN_MEMORY": "y"}
+REMOTE_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_ENDPOINT": "{endpoint}"}
 
 
 class LmdbExampleApplication(_OsEnviron, stock_app.ExampleApplicationTestCase):
@@ -206,6 +276,15 @@ class LmdbApplication(_OsEnviron, stock_app.ApplicationTestCase):
 
 class MemoryApplication(_OsEnviron, stock_app.ApplicationTestCase):
     settings = MEMORY_SETTINGS
+
+
+class RemoteExampleApplication(_OsEnviron, stock_app.ExampleApplicationTestCase):
+    settings = REMOTE_SETTINGS
+    expected_factory_topic = get_topic(Factory)
+
+
+class RemoteApplication(_OsEnviron, stock_app.ApplicationTestCase):
+    settings = REMOTE_SETTINGS
 
 
 # Rewind's own tests of the mapping.
@@ -288,3 +367,29 @@ def test_factories_naming_one_directory_share_its_store(tmp_path: Any) -> None:
     f2.close()
     with pytest.raises(rewind.ClosedError):
         a.insert_events([_event(uuid4(), 1)])
+
+
+def test_factory_talks_to_a_server_with_the_curve_keys_of_its_settings() -> None:
+    server_public, server_secret = rewind.curve_keypair()
+    public, secret = rewind.curve_keypair()
+    server = ServerProcess(extra=curve_flags(server_public, server_secret, public))
+    try:
+        env = {
+            "PERSISTENCE_MODULE": "rewind.eventsourcing",
+            "REWIND_ENDPOINT": server.endpoint,
+            "REWIND_SERVER_PUBLIC_KEY": server_public,
+            "REWIND_PUBLIC_KEY": public,
+            "REWIND_SECRET_KEY": secret,
+        }
+        factory = Factory(Environment("Curved", env))
+        assert isinstance(factory.store, rewind.Client)
+        recorder = factory.application_recorder()
+        oid = uuid4()
+        assert recorder.insert_events([_event(oid, 1)]) == [1]
+        assert recorder.select_events(oid) == [_event(oid, 1)]
+        factory.close()
+        # The factory's client is closed with it.
+        with pytest.raises(rewind.ClosedError):
+            recorder.insert_events([_event(oid, 2)])
+    finally:
+        server.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -15,7 +14,7 @@ import zmq
 
 import rewind
 import userstore
-from conftest import EXIT, Endpoints, Running, ServerThread, make_config, wait_for_req
+from conftest import EXIT, Endpoints, Running, ServerThread, make_config, spinning, wait_for_req
 from rewind.server import config as rconfig
 from rewind.server import main
 
@@ -187,18 +186,8 @@ def test_exit_codeword_on_the_command_endpoint(
 
 def test_other_python_threads_run_while_serving(serve: Callable[..., Running]) -> None:
     running = serve()
-    counter = [0]
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            counter[0] += 1
-
-    t = threading.Thread(target=spin)
-    t.start()
-    time.sleep(0.3)
-    stop.set()
-    t.join()
+    with spinning() as counter:
+        time.sleep(0.3)
     assert counter[0] > 10000
     assert running.thread.is_alive()
 

@@ -10,17 +10,24 @@ from typing import Iterator
 import pytest
 
 import rewind
+from serverproc import event_store
 from rewind import ExpectedVersion
 
 
-@pytest.fixture(params=["lmdb", "memory"])
+@pytest.fixture(params=["memory", "lmdb", "remote"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rewind.Store]:
-    if request.param == "lmdb":
-        s = rewind.Store(tmp_path / "data")
-    else:
-        s = rewind.Store.in_memory()
-    yield s
-    s.close()
+    """Each test runs on an embedded store and on a client of a server:
+    the same calls, the same results and exceptions."""
+    with event_store(request.param, tmp_path) as s:
+        yield s  # type: ignore[misc]
+
+
+@pytest.fixture(params=["memory", "lmdb"])
+def local_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[rewind.Store]:
+    """An embedded store, for what only `rewind.Store` has (range queries,
+    reads after closing)."""
+    with event_store(request.param, tmp_path) as s:
+        yield s  # type: ignore[misc]
 
 
 def test_append_assigns_versions_positions_and_uuid_ids(store: rewind.Store) -> None:
@@ -178,7 +185,8 @@ def test_iterators_are_lazy_and_chunked(store: rewind.Store) -> None:
     assert list(store.iter_log(5000)) == []
 
 
-def test_query_is_from_exclusive_to_inclusive(store: rewind.Store) -> None:
+def test_query_is_from_exclusive_to_inclusive(local_store: rewind.Store) -> None:
+    store = local_store
     ids = [a.id for a in store.append(b"s", [str(i).encode() for i in range(6)])]
     store.append(b"other", [(b"elsewhere", b"x")])
     data = lambda it: [e.data for e in it]  # noqa: E731
@@ -194,7 +202,8 @@ def test_query_is_from_exclusive_to_inclusive(store: rewind.Store) -> None:
     assert len(list(it)) == 6
 
 
-def test_query_errors(store: rewind.Store) -> None:
+def test_query_errors(local_store: rewind.Store) -> None:
+    store = local_store
     ids = [a.id for a in store.append(b"s", [b"0", b"1", b"2"])]
     store.append(b"other", [(b"elsewhere", b"x")])
     with pytest.raises(rewind.UnknownIdError) as info:
@@ -223,7 +232,8 @@ def test_lookups(store: rewind.Store) -> None:
     assert "version=1" in repr(head)
 
 
-def test_closed_store_refuses_appends_but_reads(store: rewind.Store) -> None:
+def test_closed_store_refuses_appends_but_reads(local_store: rewind.Store) -> None:
+    store = local_store
     store.append(b"s", [b"kept"])
     store.close()
     store.close()  # harmless

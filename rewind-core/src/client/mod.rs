@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::model::new_event_id;
+use crate::model::{check_event_id, new_event_id};
 use crate::protocol::native::{encode_request, Direction, Reply, Request, FROM_LAST};
 use crate::{
     Appended, Error, Event, EventRef, ExpectedVersion, LogFilter, NewEvent, Result, StreamAppend,
@@ -257,11 +257,16 @@ impl Client {
     /// own expected version. As
     /// [`Store::append_multi`](crate::Store::append_multi), retries
     /// included: an event without an id gets a UUIDv7 here, before the
-    /// append is sent, so a resend is recognised as a retry.
+    /// append is sent, so a resend is recognised as a retry. A given id
+    /// that is empty or too long is [`Error::InvalidArgument`], as for the
+    /// store (the protocol reads an empty id as "assign one").
     pub fn append_multi(&self, mut parts: Vec<StreamAppend>) -> Result<Vec<Appended>> {
         for e in parts.iter_mut().flat_map(|p| p.events.iter_mut()) {
-            if e.id.is_none() {
-                e.id = Some(new_event_id());
+            match &e.id {
+                // An empty id would reach the server as "assign one": the
+                // embedded store refuses it, and so does the client.
+                Some(id) => check_event_id(id)?,
+                None => e.id = Some(new_event_id()),
             }
         }
         let streams: Vec<(Vec<u8>, usize)> = parts

@@ -643,3 +643,24 @@ fn nothing_listening_is_a_clear_network_error() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn an_empty_or_overlong_id_is_refused_as_the_store_refuses_it() {
+    let server = StandIn::start(Store::in_memory(), None);
+    let c = Client::connect_with(&server.endpoint, quick()).unwrap();
+    for id in [Vec::new(), vec![b'i'; 256]] {
+        let err = c
+            .append(b"s", vec![NewEvent::with_id(id, "x")], ExpectedVersion::Any)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidArgument(ref m) if m.contains("event id")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        server.quirks.requests.load(Ordering::SeqCst),
+        0,
+        "refused before sending"
+    );
+    assert_eq!(c.next_position().unwrap(), 0);
+}

@@ -1,11 +1,20 @@
 """Rewind as a persistence module of the `eventsourcing` library (9.5.x).
 
-Set ``PERSISTENCE_MODULE=rewind.eventsourcing`` and either
-``REWIND_PATH=/some/dir`` (an LMDB store in that directory, shared by every
-application of the process that names the same directory) or
-``REWIND_IN_MEMORY=y`` (a new in-memory store per application). The
-settings are read from the application's environment as any other
-eventsourcing setting, so ``BANKACCOUNTS_REWIND_PATH`` works too.
+Set ``PERSISTENCE_MODULE=rewind.eventsourcing`` and one of:
+
+* ``REWIND_ENDPOINT=tcp://host:9004``: a Rewind server's native endpoint;
+  the application talks to it with a `rewind.Client` of its own. For a
+  server that requires CURVE, also ``REWIND_SERVER_PUBLIC_KEY``,
+  ``REWIND_PUBLIC_KEY`` and ``REWIND_SECRET_KEY`` (Z85, see
+  `rewind.curve_keypair`).
+* ``REWIND_PATH=/some/dir``: an LMDB store in that directory, shared by
+  every application of the process that names the same directory.
+* ``REWIND_IN_MEMORY=y``: a new in-memory store per application.
+
+The settings are read from the application's environment as any other
+eventsourcing setting, so ``BANKACCOUNTS_REWIND_PATH`` works too. The
+recorders use only the methods `rewind.Store` and `rewind.Client` share,
+so they behave the same over either.
 
 How eventsourcing's records map onto Rewind's:
 
@@ -34,7 +43,8 @@ How eventsourcing's records map onto Rewind's:
   ``eventsourcing.Tracking`` and metadata ``n``; it is appended in the same
   ``append_multi`` as the process's new events. The last event of that
   stream gives `max_tracking_id`.
-* `subscribe` follows the log with `Store.subscribe` (no polling).
+* `subscribe` follows the log with `subscribe` (no polling); over a
+  server, the subscription survives reconnects and server restarts.
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ from eventsourcing.utils import Environment, resolve_topic, strtobool
 
 from rewind import (
     CAUGHT_UP,
+    Client,
     DuplicateIdError,
     Event,
     ExpectedVersion,
@@ -70,6 +81,7 @@ from rewind import (
 )
 
 __all__ = [
+    "EventStore",
     "Factory",
     "RewindAggregateRecorder",
     "RewindApplicationRecorder",
@@ -77,6 +89,9 @@ __all__ = [
     "RewindSubscription",
     "RewindTrackingRecorder",
 ]
+
+#: What the recorders run on: an embedded store or a server's client.
+EventStore = Union[Store, Client]
 
 _CHUNK = 256
 _TRACKING_TYPE = "eventsourcing.Tracking"
@@ -106,7 +121,7 @@ class _Namespace:
 
 
 class _RewindRecorder:
-    def __init__(self, store: Store, app_name: str = "", purpose: str = "events") -> None:
+    def __init__(self, store: EventStore, app_name: str = "", purpose: str = "events") -> None:
         self.store = store
         self.names = _Namespace(app_name, purpose)
         self._events_prefix = self.names.events.encode()
@@ -346,7 +361,8 @@ class RewindApplicationRecorder(_RewindRecorder, ApplicationRecorder):
 
 
 class RewindSubscription(Subscription[RewindApplicationRecorder]):
-    """The notifications after `gt`, then live ones, from `Store.subscribe`."""
+    """The notifications after `gt`, then live ones, from the store's
+    `subscribe`."""
 
     def __init__(
         self,
@@ -429,24 +445,39 @@ _SHARED = _SharedStores()
 
 class Factory(InfrastructureFactory[RewindTrackingRecorder]):
     """The infrastructure factory of `rewind.eventsourcing`: recorders over
-    one Rewind store, chosen by ``REWIND_PATH`` or ``REWIND_IN_MEMORY``."""
+    one Rewind store, chosen by ``REWIND_ENDPOINT`` (a server),
+    ``REWIND_PATH`` or ``REWIND_IN_MEMORY``."""
 
+    REWIND_ENDPOINT = "REWIND_ENDPOINT"
+    REWIND_SERVER_PUBLIC_KEY = "REWIND_SERVER_PUBLIC_KEY"
+    REWIND_PUBLIC_KEY = "REWIND_PUBLIC_KEY"
+    REWIND_SECRET_KEY = "REWIND_SECRET_KEY"
     REWIND_PATH = "REWIND_PATH"
     REWIND_IN_MEMORY = "REWIND_IN_MEMORY"
 
     def __init__(self, env: Union[Environment, Any, None]) -> None:
         super().__init__(env)
+        endpoint = self.env.get(self.REWIND_ENDPOINT)
         path = self.env.get(self.REWIND_PATH)
         in_memory = strtobool(self.env.get(self.REWIND_IN_MEMORY, "no") or "no")
         self._key: Optional[Tuple[int, int]] = None
-        if path and not in_memory:
+        self._client: Optional[Client] = None
+        self.store: EventStore
+        if endpoint:
+            self._client = self.store = Client(
+                endpoint,
+                server_public_key=self.env.get(self.REWIND_SERVER_PUBLIC_KEY) or None,
+                public_key=self.env.get(self.REWIND_PUBLIC_KEY) or None,
+                secret_key=self.env.get(self.REWIND_SECRET_KEY) or None,
+            )
+        elif path and not in_memory:
             self.store, self._key = _SHARED.open(path)
         elif in_memory:
             self.store = Store.in_memory()
         else:
             msg = (
-                "rewind.eventsourcing needs REWIND_PATH (a directory for an LMDB store) "
-                "or REWIND_IN_MEMORY=y"
+                "rewind.eventsourcing needs REWIND_ENDPOINT (a server's native endpoint), "
+                "REWIND_PATH (a directory for an LMDB store) or REWIND_IN_MEMORY=y"
             )
             raise OSError(msg)
         self._app_name = self.env.name
@@ -479,4 +510,7 @@ class Factory(InfrastructureFactory[RewindTrackingRecorder]):
         key, self._key = self._key, None
         if key is not None:
             _SHARED.release(key)
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
         super().close()
