@@ -9,8 +9,10 @@
 //! server never crashes or hangs, and a well-behaved `rewind_core::Client`
 //! appending and subscribing beside them is served throughout.
 //!
-//! Long: `REWIND_NATIVE_HOSTILE_ROUNDS=20000 cargo test --release -p
-//! rewind-cli --test reliability native_hostile::` (`scripts/soak.sh` does).
+//! Long: `REWIND_NATIVE_HOSTILE_ROUNDS=20000 REWIND_NATIVE_FLOOD=100500
+//! cargo test --release -p rewind-cli --test reliability native_hostile::`
+//! (`scripts/soak.sh` does; a flood past 100,000 meets the server's limit
+//! of subscriptions).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -20,7 +22,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rewind_core::protocol::native::{
-    decode_reply, decode_request, encode_request, ErrorCode, Refusal, Reply, Request, TAG,
+    decode_reply, decode_request, encode_request, ErrorCode, Refusal, Reply, Request,
+    MAX_SUBSCRIPTIONS, TAG,
 };
 use rewind_core::{
     Client, ClientOptions, Event, ExpectedVersion, LogFilter, NewEvent, StreamAppend,
@@ -519,33 +522,117 @@ fn subscription_commands(raw: &Raw, client: &Client) {
     );
 }
 
-/// A flood of `SUBSCRIBE`s on one connection that never reads, then
-/// closed: the subscriptions live while it does and go when it goes.
+/// A flood of `SUBSCRIBE`s on one connection, each answered (`SUBSCRIBED`,
+/// or `TOO_MANY_SUBSCRIPTIONS` past the server's limit), then the
+/// connection closed: its subscriptions go with it.
 fn subscribe_flood(server: &Rewind, metrics: &str, n: u64) {
-    let before = native_subscriptions(metrics);
+    let before = native_subscriptions(metrics) as u64;
     let flood = Raw::new(server);
+    let subscribe = |i: u64| {
+        // No credit: the server sends nothing but SUBSCRIBED (and, later,
+        // heartbeats).
+        encode_request(
+            1000 + i,
+            &Request::Subscribe {
+                from: Some(0),
+                credit: 0,
+                filter: LogFilter::all(),
+            },
+        )
+        .unwrap()
+    };
     for i in 0..n {
-        flood.send(
-            &encode_request(
-                1000 + i,
-                &Request::Subscribe {
-                    from: Some(0),
-                    credit: 1 << 20,
-                    filter: LogFilter::all(),
-                },
-            )
-            .unwrap(),
-        );
+        flood.send(&subscribe(i));
     }
+    let room = (MAX_SUBSCRIPTIONS as u64).saturating_sub(before);
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    while accepted + refused < n {
+        match flood.recv("the flood") {
+            (_, Reply::Subscribed { .. }) => accepted += 1,
+            (_, Reply::Error(e)) if e.code == ErrorCode::TooManySubscriptions => refused += 1,
+            (_, Reply::Heartbeat { .. }) => {}
+            other => panic!("the flood: {other:?}"),
+        }
+    }
+    assert_eq!((accepted, refused), (n.min(room), n.saturating_sub(room)));
     await_subscriptions(
         metrics,
-        before + n as f64,
+        (before + accepted) as f64,
         Duration::from_secs(30),
         "the flood",
     );
+    eprintln!("[native-hostile] a flood of {n} SUBSCRIBEs: {accepted} accepted, {refused} refused");
     drop(flood);
     // Gone: its subscriptions end at their next send (a heartbeat at most).
-    await_subscriptions(metrics, before, Duration::from_secs(10), "after the flood");
+    await_subscriptions(
+        metrics,
+        before as f64,
+        Duration::from_secs(30),
+        "after the flood",
+    );
+}
+
+/// Clients that subscribe from the start of the log with plenty of credit
+/// and never read (their pipes fill up: the server holds their
+/// subscriptions, not the others), then vanish.
+fn stalled_then_gone(server: &Rewind, metrics: &str) {
+    let before = native_subscriptions(metrics);
+    let stalled: Vec<Raw> = (0..5)
+        .map(|_| {
+            let sock = server.raw(zmq::DEALER, &server.endpoints.native);
+            sock.set_rcvhwm(2).unwrap();
+            Raw { sock }
+        })
+        .collect();
+    for raw in &stalled {
+        for i in 0..20 {
+            raw.send(
+                &encode_request(
+                    i,
+                    &Request::Subscribe {
+                        from: Some(0),
+                        credit: u64::MAX,
+                        filter: LogFilter::all(),
+                    },
+                )
+                .unwrap(),
+            );
+        }
+    }
+    await_subscriptions(metrics, before + 100.0, Duration::from_secs(10), "stalled");
+    thread::sleep(Duration::from_millis(1500));
+    drop(stalled);
+    await_subscriptions(
+        metrics,
+        before,
+        Duration::from_secs(30),
+        "stalled, then gone",
+    );
+}
+
+/// Connections that each subscribe and go at once, one after another: the
+/// server ends their subscriptions and keeps no file descriptor of theirs.
+fn subscribe_and_vanish(server: &Rewind, metrics: &str, n: usize) {
+    let before = native_subscriptions(metrics);
+    let fds = server.fd_count();
+    for i in 0..n {
+        let raw = Raw::new(server);
+        let subscribe = Request::Subscribe {
+            from: None,
+            credit: 100,
+            filter: LogFilter::all(),
+        };
+        assert!(matches!(
+            raw.request(i as u64, &subscribe),
+            Reply::Subscribed { .. }
+        ));
+    }
+    await_subscriptions(metrics, before, Duration::from_secs(30), "vanished");
+    let left = server.fd_count_settled(fds + 2, Duration::from_secs(10));
+    assert!(
+        left <= fds + 2,
+        "{left} file descriptors after {n} vanished subscribers, {fds} before"
+    );
 }
 
 /// A client that subscribes and then says nothing, its socket open: its
@@ -574,11 +661,12 @@ fn silent_subscriber(server: &Rewind) {
         waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
         "timed out after {waited:?}"
     );
-    assert!(
-        server.output().contains("silent for"),
-        "{}",
-        server.output()
-    );
+    // The server logs it (the line may reach us a moment after the reply).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.output().contains("silent for") {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A raw TCP connection that writes garbage to the native port.
@@ -677,6 +765,7 @@ fn the_native_endpoint_survives_hostile_input_and_serves_a_bystander() {
     let _turn = crate::TURNS.take(module_path!());
     let mut rng = Rng::from_env("native-hostile");
     let rounds = env_usize("REWIND_NATIVE_HOSTILE_ROUNDS", 1500);
+    let flood = env_usize("REWIND_NATIVE_FLOOD", 3000);
     let (mut server, metrics) = server();
     let endpoint = server.endpoints.native.clone();
     let bystander = Bystander::start(&endpoint);
@@ -694,7 +783,9 @@ fn the_native_endpoint_survives_hostile_input_and_serves_a_bystander() {
         random_messages(&raw, &mut rng, rounds);
         silent.join().unwrap();
     });
-    subscribe_flood(&server, &metrics, 2000);
+    subscribe_flood(&server, &metrics, flood as u64);
+    stalled_then_gone(&server, &metrics);
+    subscribe_and_vanish(&server, &metrics, 300);
     raw.ping(2);
     bystander.finish();
     // Every subscription is gone: the bystander's ended with UNSUBSCRIBE,
