@@ -5,6 +5,7 @@
 //! |----------------|------|
 //! | [`model`]      | a naive reference model of the store, the operations run against both, their decoding from fuzzer bytes |
 //! | [`protocol`]   | a reference parser of both wire protocols' requests, and the check against `rewind_core::protocol` |
+//! | [`native`]     | checks of the native protocol's decoders on arbitrary bytes (round trips, refusals as the document says) |
 //! | [`endpoints`]  | free loopback ports and a server's four endpoints |
 //! | [`spawn`]      | which binary to run and how: [`Spawn`], [`ServerSpec`], [`Finished`] |
 //! | [`process`]    | a running `rewind` process ([`Rewind`]): its output, signals, exit |
@@ -34,6 +35,7 @@ pub mod env;
 pub mod files;
 pub mod frames;
 pub mod model;
+pub mod native;
 pub mod process;
 pub mod procfs;
 pub mod protocol;
