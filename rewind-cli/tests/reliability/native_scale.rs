@@ -1,9 +1,10 @@
 //! The native protocol at scale against the real binary: 200
 //! `rewind_core::Client`s with 1,000 subscriptions at once (some with
-//! filters), joining while writers append; every subscription receives
-//! every event of the log it asked for exactly once, in position order;
-//! the writers are not starved (each keeps appending, none waits long);
-//! the whole run stays within its time limit.
+//! filters, half of them with a small credit window), joining while
+//! writers append; every subscription receives every event of the log it
+//! asked for exactly once, in position order; the writers are not starved
+//! (each keeps appending, none waits long); the whole run stays within its
+//! time limit.
 //!
 //! Sizes: `REWIND_NATIVE_SCALE_CLIENTS` (200), `REWIND_NATIVE_SCALE_SUBS`
 //! (per client, 5), `REWIND_NATIVE_SCALE_APPENDS` (per writer, 80).
@@ -103,6 +104,13 @@ fn two_hundred_clients_with_a_thousand_subscriptions_each_see_every_event_once()
             let (endpoint, options) = (endpoint.clone(), options.clone());
             let (target, subscribed, ready) = (target.clone(), subscribed.clone(), ready.clone());
             thread::spawn(move || {
+                // Every other client with a small credit window: its
+                // subscriptions run out of credit again and again.
+                let options = if c % 2 == 1 {
+                    options.with_credit_window(32)
+                } else {
+                    options
+                };
                 let client = Client::connect_with(&endpoint, options).unwrap();
                 ready.wait();
                 // Joining while the writers write: history, then live.
