@@ -9,6 +9,7 @@
 //! | [`endpoints`]  | free loopback ports and a server's four endpoints |
 //! | [`spawn`]      | which binary to run and how: [`Spawn`], [`ServerSpec`], [`Finished`] |
 //! | [`process`]    | a running `rewind` process ([`Rewind`]): its output, signals, exit |
+//! | [`metrics`]    | a server's metrics endpoint: its address, a scrape, one sample |
 //! | [`procfs`]     | what `/proc` tells about a running server: memory, file descriptors |
 //! | [`client`]     | ZeroMQ sockets with timeouts, SUB clients, receiving within a deadline |
 //! | [`req`]        | the v1 REQ client ([`Req`]) |
@@ -34,6 +35,7 @@ pub mod endpoints;
 pub mod env;
 pub mod files;
 pub mod frames;
+pub mod metrics;
 pub mod model;
 pub mod native;
 pub mod process;
@@ -56,6 +58,7 @@ pub mod prelude {
     pub use crate::env::*;
     pub use crate::files::*;
     pub use crate::frames::*;
+    pub use crate::metrics::*;
     pub use crate::process::*;
     pub use crate::procfs::*;
     pub use crate::req::*;
