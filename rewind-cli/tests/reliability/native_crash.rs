@@ -110,6 +110,19 @@ fn writer(endpoint: String, w: u64, seed: u64, stop: Arc<AtomicBool>) -> Vec<Att
                 StreamAppend::new(name.clone(), evs, expected)
             })
             .collect();
+        // The version each part's first event must take, where the
+        // expected version says.
+        let first_versions: Vec<(Vec<u8>, Option<u64>)> = parts
+            .iter()
+            .map(|p| {
+                let v = match p.expected {
+                    ExpectedVersion::NoStream => Some(0),
+                    ExpectedVersion::Exact(v) => Some(v + 1),
+                    _ => None,
+                };
+                (p.stream.clone(), v)
+            })
+            .collect();
         let result = if parts.len() == 1 {
             let part = parts.into_iter().next().unwrap();
             client.append(&part.stream, part.events, part.expected)
@@ -118,6 +131,12 @@ fn writer(endpoint: String, w: u64, seed: u64, stop: Arc<AtomicBool>) -> Vec<Att
         };
         let outcome = match result {
             Ok(appended) => {
+                for (stream, want) in &first_versions {
+                    let first = appended.iter().find(|a| &a.stream == stream).unwrap();
+                    if let Some(v) = want {
+                        assert_eq!(first.version, *v, "the expected version of {key}");
+                    }
+                }
                 for a in &appended {
                     if let Some(v) = versions.get_mut(&a.stream) {
                         *v = Some(a.version);
