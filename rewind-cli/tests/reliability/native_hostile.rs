@@ -130,6 +130,20 @@ fn await_subscriptions(metrics: &str, want: f64, within: Duration, what: &str) {
     }
 }
 
+/// Waits for `times` lines of the server's log with `needle` (a line may
+/// reach us a moment after the reply that followed it).
+fn await_log(server: &Rewind, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.output().matches(needle).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "no {times} lines with {needle:?} in the log:\n{}",
+            server.output()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A server on an in-memory store with a small maximum message size and
 /// its metrics endpoint.
 fn server() -> (Rewind, String) {
@@ -241,7 +255,7 @@ fn append_body(stream: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// The envelope and the frame shapes of section 6.
-fn envelopes(raw: &Raw) {
+fn envelopes(raw: &Raw, server: &Rewind) {
     // A wrong tag: UNSUPPORTED_VERSION with request id 0 and the versions.
     for tag in [&b"rewind/2"[..], b"", b"REWIND/1", b"rewind/1 "] {
         raw.send(&[tag, &id(5), b"PING"]);
@@ -264,6 +278,12 @@ fn envelopes(raw: &Raw) {
     raw.send(&[&b""[..]]);
     raw.assert_silent(300, "messages without a usable id are dropped");
     raw.ping(8);
+    // ... and logged.
+    await_log(
+        server,
+        "dropped a native message: a request has at least 3 frames",
+        3,
+    );
     // Unknown commands.
     for kind in [&b"FOO"[..], b"ping", b"", b"PING\0", &[0xff; 300]] {
         raw.refused(
@@ -655,12 +675,7 @@ fn silent_subscriber(server: &Rewind) {
         waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
         "timed out after {waited:?}"
     );
-    // The server logs it (the line may reach us a moment after the reply).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.output().contains("silent for") {
-        assert!(Instant::now() < deadline, "{}", server.output());
-        thread::sleep(Duration::from_millis(50));
-    }
+    await_log(server, "silent for", 1);
 }
 
 /// A raw TCP connection that writes garbage to the native port.
@@ -769,7 +784,7 @@ fn the_native_endpoint_survives_hostile_input_and_serves_a_bystander() {
     // The silent subscriber waits out the peer timeout beside the rest.
     thread::scope(|scope| {
         let silent = scope.spawn(|| silent_subscriber(&server));
-        envelopes(&raw);
+        envelopes(&raw, &server);
         bodies(&raw, &mut rng);
         oversized(&raw);
         subscription_commands(&raw, &client);
