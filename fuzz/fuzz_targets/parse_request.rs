@@ -11,7 +11,7 @@ use rewind_core::protocol::Protocol;
 use rewind_testkit::protocol;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&settings, mut rest)) = data.split_first() else {
+    let Some((&settings, rest)) = data.split_first() else {
         return;
     };
     let proto = if settings & 1 == 0 {
@@ -25,16 +25,6 @@ fuzz_target!(|data: &[u8]| {
     } else {
         16 << 20
     };
-    let mut frames = Vec::new();
-    while let Some((&len, r)) = rest.split_first() {
-        let (len, r) = if len == 255 && r.len() >= 2 {
-            (usize::from(u16::from_le_bytes([r[0], r[1]])), &r[2..])
-        } else {
-            (usize::from(len), r)
-        };
-        let len = len.min(r.len());
-        frames.push(r[..len].to_vec());
-        rest = &r[len..];
-    }
+    let frames = protocol::frames_of(rest);
     protocol::check(proto, &frames, max, codeword);
 });

@@ -100,6 +100,8 @@ pub struct Metrics {
     pub clients: AtomicI64,
     /// Subscribers connected to the streaming and publish endpoints.
     pub subscribers: AtomicI64,
+    /// Native protocol subscriptions the server serves.
+    pub native_subscriptions: AtomicI64,
     /// Replies the server holds for clients, not yet sent.
     pub pending_replies: AtomicI64,
 }
@@ -117,6 +119,7 @@ impl Default for Metrics {
             requests: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             clients: AtomicI64::new(0),
             subscribers: AtomicI64::new(0),
+            native_subscriptions: AtomicI64::new(0),
             pending_replies: AtomicI64::new(0),
         }
     }
@@ -227,6 +230,13 @@ impl Metrics {
             "Subscribers connected to the streaming and publish endpoints.",
             "gauge",
             g(&self.subscribers),
+        );
+        counter(
+            o,
+            "rewind_native_subscriptions",
+            "Subscriptions the server serves on the native endpoints.",
+            "gauge",
+            g(&self.native_subscriptions),
         );
         if let Some(s) = storage {
             counter(o, "rewind_events", "Events stored.", "gauge", s.events);
@@ -403,6 +413,7 @@ mod tests {
         );
         assert!(text.contains("rewind_appends_total 3\n"));
         assert!(text.contains("rewind_clients 0\n"));
+        assert!(text.contains("rewind_native_subscriptions 0\n"));
         assert!(text.contains("rewind_storage_map_bytes 20\n"));
         assert!(!text.contains("rewind_storage_used_bytes"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {

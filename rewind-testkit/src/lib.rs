@@ -5,9 +5,11 @@
 //! |----------------|------|
 //! | [`model`]      | a naive reference model of the store, the operations run against both, their decoding from fuzzer bytes |
 //! | [`protocol`]   | a reference parser of both wire protocols' requests, and the check against `rewind_core::protocol` |
+//! | [`native_decoding`] | checks of the native protocol's decoders on arbitrary bytes (round trips, refusals as the document says) |
 //! | [`endpoints`]  | free loopback ports and a server's endpoints |
 //! | [`spawn`]      | which binary to run and how: [`Spawn`], [`ServerSpec`], [`Finished`] |
 //! | [`process`]    | a running `rewind` process ([`Rewind`]): its output, signals, exit |
+//! | [`metrics`]    | a server's metrics endpoint: its address, a scrape, one sample |
 //! | [`procfs`]     | what `/proc` tells about a running server: memory, file descriptors |
 //! | [`client`]     | ZeroMQ sockets with timeouts, SUB clients, receiving within a deadline |
 //! | [`req`]        | the v1 REQ client ([`Req`]) |
@@ -34,8 +36,10 @@ pub mod endpoints;
 pub mod env;
 pub mod files;
 pub mod frames;
+pub mod metrics;
 pub mod model;
 pub mod native;
+pub mod native_decoding;
 pub mod process;
 pub mod procfs;
 pub mod protocol;
@@ -57,6 +61,7 @@ pub mod prelude {
     pub use crate::env::*;
     pub use crate::files::*;
     pub use crate::frames::*;
+    pub use crate::metrics::*;
     pub use crate::native::*;
     pub use crate::process::*;
     pub use crate::procfs::*;

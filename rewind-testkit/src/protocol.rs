@@ -80,3 +80,23 @@ pub fn check(proto: Protocol, frames: &[Vec<u8>], max: usize, codeword: Option<&
     let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
     assert_eq!(parse_request(proto, &slices, &o), got);
 }
+
+/// Splits fuzzer bytes into frames: each a length byte (255: a two-byte
+/// little-endian length follows) and that many bytes (fewer at the end).
+pub fn frames_of(mut data: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    while let Some((&len, rest)) = data.split_first() {
+        let (len, rest) = if len == 255 && rest.len() >= 2 {
+            (
+                usize::from(u16::from_le_bytes([rest[0], rest[1]])),
+                &rest[2..],
+            )
+        } else {
+            (usize::from(len), rest)
+        };
+        let len = len.min(rest.len());
+        frames.push(rest[..len].to_vec());
+        data = &rest[len..];
+    }
+    frames
+}

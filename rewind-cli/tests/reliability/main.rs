@@ -8,6 +8,9 @@
 //! | `crash_multi`  | SIGKILL of a process embedding the store mid multi-stream appends: each append all or nothing |
 //! | `hostile`      | malformed and oversized requests, garbage, clients that vanish mid-request |
 //! | `load`         | many clients and subscribers, a long soak with memory and file descriptors measured |
+//! | `native_crash` | SIGKILL cycles under native clients' appends (one and several streams, expected versions) and live native subscriptions: every acknowledged append stored whole, every subscriber whole |
+//! | `native_hostile` | raw ZeroMQ sockets on the native endpoint: bad envelopes, bodies, sizes, subscription commands, floods, vanishing and silent subscribers, random frames; a well-behaved client served throughout |
+//! | `native_scale` | 200 native clients with 1,000 subscriptions while writers append: every subscription whole, writers not starved |
 //! | `multiprocess` | another process reading the store while the server writes |
 //! | `storage`      | a full disk or size limit, a crash during creation, stores that cannot be served |
 //! | `subscribers`  | stalled subscribers: lost messages, recovery, publishers never slowed |
@@ -22,6 +25,9 @@ mod crash_multi;
 mod hostile;
 mod load;
 mod multiprocess;
+mod native_crash;
+mod native_hostile;
+mod native_scale;
 mod storage;
 mod subscribers;
 

@@ -140,10 +140,13 @@ impl Core {
         }
         self.run_runnable();
         self.run_subscriptions();
-        self.store
-            .metrics()
+        let metrics = self.store.metrics();
+        metrics
             .pending_replies
             .store(self.appends.in_flight() as i64, Ordering::Relaxed);
+        metrics
+            .native_subscriptions
+            .store(self.subs.len() as i64, Ordering::Relaxed);
         Ok(())
     }
 

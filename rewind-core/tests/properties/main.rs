@@ -1,11 +1,13 @@
 //! Property tests, checked against the reference model and parser of
 //! `rewind-testkit`: random operation sequences against both stores
 //! (`store`), random requests against the parser of both protocols
-//! (`protocol`).
+//! (`protocol`), random bytes and mangled messages against the native
+//! protocol's decoders (`native`).
 //!
 //! More cases: `PROPTEST_CASES=N cargo test --release -p rewind-core --test properties`
-//! (add `store::` or `protocol::` to run one half).
+//! (add `store::`, `protocol::` or `native::` to run one part).
 
+mod native;
 mod protocol;
 mod store;
 
