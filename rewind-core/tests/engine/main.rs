@@ -11,6 +11,8 @@ mod appends;
 mod backward;
 mod fixture;
 mod log_filter;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod races;
 mod server_api;
 mod store;
