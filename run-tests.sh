@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of the project: Rust (unit, engine, end-to-end against the
-# real binary, reliability), the C/C++ ABI tests with the header check, the
+# Runs every test of the project: Rust (unit, engine (on memory, LMDB and a
+# throwaway PostgreSQL cluster), end-to-end against the real binary,
+# reliability), the C/C++ ABI tests with the header check, the
 # Python package in a fresh virtual environment, and the installable
 # artifacts (scripts/package.sh), each installed and used.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+echo "== PostgreSQL for the PostgreSQL backend's tests (installed when initdb is missing)"
+bash scripts/install-postgres.sh
 
 echo "== Rust tests"
 cargo test --workspace --exclude rewind-python

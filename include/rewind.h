@@ -281,16 +281,18 @@ typedef struct rewind_server rewind_server;
 typedef struct rewind_server_options rewind_server_options;
 
 /**
- * An open event store: an LMDB directory, an in-memory store, or the store
- * of a Rewind server reached over the network.
+ * An open event store: an LMDB directory, a PostgreSQL database, an
+ * in-memory store, or the store of a Rewind server reached over the
+ * network.
  *
- * Created by `rewind_store_open_lmdb`, `rewind_store_open_in_memory` or
- * `rewind_store_connect`, released by `rewind_store_close`. Every
- * `rewind_store_` function works on each kind, with the same semantics and
- * statuses (a connected store adds REWIND_STATUS_NETWORK). A store handle
- * may be used by any number of threads at once (appends from several
- * threads share one disk commit); only `rewind_store_close` must not
- * overlap with other calls on the same handle.
+ * Created by `rewind_store_open_lmdb`, `rewind_store_open_postgres`,
+ * `rewind_store_open_in_memory` or `rewind_store_connect`, released by
+ * `rewind_store_close`. Every `rewind_store_` function works on each kind,
+ * with the same semantics and statuses (a connected store adds
+ * REWIND_STATUS_NETWORK). A store handle may be used by any number of
+ * threads at once (appends from several threads share one disk commit);
+ * only `rewind_store_close` must not overlap with other calls on the same
+ * handle.
  */
 typedef struct rewind_store rewind_store;
 
@@ -773,6 +775,34 @@ rewind_status rewind_store_open_lmdb(const char *path,
                                      size_t max_map_size,
                                      bool read_only,
                                      struct rewind_store **out);
+
+/**
+ * Opens the PostgreSQL store in the database `dsn` names, creating
+ * Rewind's tables there when it has none. Several processes (servers) may
+ * open one database: they share one gap-free log.
+ *
+ * - `dsn`: NUL-terminated UTF-8, borrowed for the call: libpq's key-value
+ *   form (`host=db1 dbname=events user=rewind`) or a URL
+ *   (`postgresql://rewind@db1/events`); several hosts with
+ *   `target_session_attrs=read-write` reach the primary. Without a
+ *   password in it, the `PGPASSWORD` environment variable is used.
+ * - `out`: on success receives a new handle, owned by the caller, to be
+ *   released with `rewind_store_close`; untouched on failure.
+ *
+ * Blocks while it connects (10 seconds at most unless the string sets
+ * `connect_timeout`). Thread-safe. The error message never shows the
+ * password.
+ *
+ * Returns REWIND_STATUS_OK, NULL_PARAMETER (`dsn` or `out` NULL),
+ * INVALID_ARGUMENT (`dsn` not UTF-8), CONFIG (a malformed connection
+ * string, or a library built without PostgreSQL), STORAGE (the database
+ * cannot be reached, refuses, or holds tables of a newer Rewind).
+ *
+ * # Safety
+ * `dsn` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+rewind_status rewind_store_open_postgres(const char *dsn,
+                                         struct rewind_store **out);
 
 /**
  * Opens a new, empty, in-memory store; its events are lost when it is

@@ -1,6 +1,6 @@
 //! The one error type of the crate, and the categories callers handle
 //! errors by. Every variant holds Rewind's own data (or `std::io::Error`):
-//! third-party errors (LMDB, ZeroMQ) are converted at the boundary into a
+//! third-party errors (LMDB, ZeroMQ, PostgreSQL) are converted at the boundary into a
 //! variant with a message.
 
 use std::fmt;
@@ -235,6 +235,29 @@ impl From<lmdb::Error> for Error {
             lmdb::Error::VersionMismatch => Error::Corrupt(e.to_string()),
             other => Error::Storage(format!("LMDB: {other}")),
         }
+    }
+}
+
+/// A database's error with its SQLSTATE; any other (connecting, I/O) with
+/// the chain of its causes.
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for Error {
+    fn from(e: ::postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            return Error::Storage(format!(
+                "PostgreSQL: {} (SQLSTATE {})",
+                db.message(),
+                db.code().code()
+            ));
+        }
+        let mut msg = format!("PostgreSQL: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::Storage(msg)
     }
 }
 

@@ -10,6 +10,7 @@
 //! | [`backend`] | the [`Backend`] trait and the append rules all backends share |
 //! | [`lmdb`]    | the LMDB backend (a directory; grows its map by itself) |
 //! | [`memory`]  | the in-memory backend |
+//! | [`postgres`] | the PostgreSQL backend (several servers on one database, one gap-free log; cargo feature `postgres`, on by default) |
 //! | [`metrics`] | counters of the store and server, and their Prometheus exposition |
 //! | [`store`]   | [`Store`]: group commit in front of a backend, reads, listeners |
 //! | [`filter`]  | [`LogFilter`]: log reads filtered by stream-name prefix and event type |
@@ -52,6 +53,7 @@ pub mod lmdb;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod postgres;
 pub mod protocol;
 pub mod server;
 pub mod service;

@@ -46,11 +46,13 @@ impl Service {
         let store = match (&config.store, foreign) {
             (StoreConfig::InMemory, None) => Store::in_memory(),
             (StoreConfig::Lmdb(o), None) => Store::open(&StoreOptions::Lmdb(o.clone()))?,
+            (StoreConfig::Postgres(o), None) => Store::open(&StoreOptions::Postgres(o.clone()))?,
             (StoreConfig::Class { .. }, Some(backend)) => Store::from_backend(backend),
             (StoreConfig::Class { class, section }, None) => {
                 return Err(Error::Config(format!(
                     "store class {class} (section [{section}]) cannot be served by this \
-                     binary, which serves LMDBEventStore and InMemoryEventStore; the Python \
+                     binary, which serves LMDBEventStore, PostgresEventStore and \
+                     InMemoryEventStore; the Python \
                      package (pip install rewind) serves the original Python stores"
                 )))
             }

@@ -19,6 +19,7 @@ use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
 use crate::metrics::{Metrics, StorageUse};
 use crate::model::new_event_id;
+use crate::postgres::PostgresOptions;
 use crate::{
     Appended, Error, Event, EventRef, ExpectedVersion, NewEvent, Result, StreamAppend, StreamHead,
 };
@@ -157,6 +158,9 @@ pub enum StoreOptions {
     InMemory,
     /// An LMDB directory.
     Lmdb(LmdbOptions),
+    /// A PostgreSQL database (needs the cargo feature `postgres`, on by
+    /// default).
+    Postgres(PostgresOptions),
 }
 
 impl Store {
@@ -165,7 +169,23 @@ impl Store {
         match options {
             StoreOptions::InMemory => Ok(Store::in_memory()),
             StoreOptions::Lmdb(o) => Ok(Store::from_backend(Arc::new(LmdbBackend::open(o)?))),
+            #[cfg(feature = "postgres")]
+            StoreOptions::Postgres(o) => Ok(Store::from_backend(Arc::new(
+                crate::postgres::PostgresBackend::open(o)?,
+            ))),
+            #[cfg(not(feature = "postgres"))]
+            StoreOptions::Postgres(_) => Err(Error::Config(
+                "this Rewind was built without the PostgreSQL backend (cargo feature `postgres`)"
+                    .into(),
+            )),
         }
+    }
+
+    /// Opens the PostgreSQL store in the database `dsn` names (libpq's
+    /// key-value form or a URL), with defaults; creates Rewind's tables
+    /// there when it has none.
+    pub fn open_postgres(dsn: impl Into<String>) -> Result<Store> {
+        Store::open(&StoreOptions::Postgres(PostgresOptions::new(dsn)))
     }
 
     /// Opens (or creates) an LMDB store in directory `path`, with defaults.

@@ -5,6 +5,7 @@
 use std::os::raw::{c_char, c_void};
 
 use rewind_core::lmdb::LmdbOptions;
+use rewind_core::postgres::PostgresOptions;
 use rewind_core::{
     Client, EventRef, EventStore, ExpectedVersion, LogFilter, NewEvent, Store, StoreOptions,
     StreamAppend,
@@ -13,19 +14,21 @@ use rewind_core::{
 use crate::events::{rewind_appended, rewind_event, rewind_events, rewind_visitor, EventsBuilder};
 use crate::status::{guard, rewind_status, FfiError, FfiResult};
 use crate::util::{
-    array, c_path, data_bytes, event_id, event_type, optional_event_id, out_ptr, stream_name,
+    array, c_path, c_str, data_bytes, event_id, event_type, optional_event_id, out_ptr, stream_name,
 };
 
-/// An open event store: an LMDB directory, an in-memory store, or the store
-/// of a Rewind server reached over the network.
+/// An open event store: an LMDB directory, a PostgreSQL database, an
+/// in-memory store, or the store of a Rewind server reached over the
+/// network.
 ///
-/// Created by `rewind_store_open_lmdb`, `rewind_store_open_in_memory` or
-/// `rewind_store_connect`, released by `rewind_store_close`. Every
-/// `rewind_store_` function works on each kind, with the same semantics and
-/// statuses (a connected store adds REWIND_STATUS_NETWORK). A store handle
-/// may be used by any number of threads at once (appends from several
-/// threads share one disk commit); only `rewind_store_close` must not
-/// overlap with other calls on the same handle.
+/// Created by `rewind_store_open_lmdb`, `rewind_store_open_postgres`,
+/// `rewind_store_open_in_memory` or `rewind_store_connect`, released by
+/// `rewind_store_close`. Every `rewind_store_` function works on each kind,
+/// with the same semantics and statuses (a connected store adds
+/// REWIND_STATUS_NETWORK). A store handle may be used by any number of
+/// threads at once (appends from several threads share one disk commit);
+/// only `rewind_store_close` must not overlap with other calls on the same
+/// handle.
 pub struct rewind_store {
     pub(crate) backing: Backing,
 }
@@ -334,6 +337,47 @@ pub unsafe extern "C" fn rewind_store_open_lmdb(
         options.max_map_size = (max_map_size != 0).then_some(max_map_size);
         options.read_only = read_only;
         let store = Store::open(&StoreOptions::Lmdb(options))?;
+        *out = Box::into_raw(Box::new(rewind_store {
+            backing: Backing::Local(store),
+        }));
+        Ok(())
+    })
+}
+
+/// Opens the PostgreSQL store in the database `dsn` names, creating
+/// Rewind's tables there when it has none. Several processes (servers) may
+/// open one database: they share one gap-free log.
+///
+/// - `dsn`: NUL-terminated UTF-8, borrowed for the call: libpq's key-value
+///   form (`host=db1 dbname=events user=rewind`) or a URL
+///   (`postgresql://rewind@db1/events`); several hosts with
+///   `target_session_attrs=read-write` reach the primary. Without a
+///   password in it, the `PGPASSWORD` environment variable is used.
+/// - `out`: on success receives a new handle, owned by the caller, to be
+///   released with `rewind_store_close`; untouched on failure.
+///
+/// Blocks while it connects (10 seconds at most unless the string sets
+/// `connect_timeout`). Thread-safe. The error message never shows the
+/// password.
+///
+/// Returns REWIND_STATUS_OK, NULL_PARAMETER (`dsn` or `out` NULL),
+/// INVALID_ARGUMENT (`dsn` not UTF-8), CONFIG (a malformed connection
+/// string, or a library built without PostgreSQL), STORAGE (the database
+/// cannot be reached, refuses, or holds tables of a newer Rewind).
+///
+/// # Safety
+/// `dsn` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn rewind_store_open_postgres(
+    dsn: *const c_char,
+    out: *mut *mut rewind_store,
+) -> rewind_status {
+    guard(|| {
+        let dsn = c_str(dsn, "dsn")?
+            .to_str()
+            .map_err(|_| FfiError::invalid("dsn is not valid UTF-8"))?;
+        let out = out_ptr(out, "out")?;
+        let store = Store::open(&StoreOptions::Postgres(PostgresOptions::new(dsn)))?;
         *out = Box::into_raw(Box::new(rewind_store {
             backing: Backing::Local(store),
         }));

@@ -53,6 +53,21 @@ fn lmdb_store_options(options: Vec<(String, String)>) -> PyResult<(String, usize
     ))
 }
 
+/// Reads the options of a `PostgresEventStore` configuration section with
+/// the core's one reader of such sections: returns `(dsn,
+/// max_idle_connections)`. Raises `ConfigError` (no `dsn`) or
+/// `InvalidArgumentError` (a malformed number).
+#[pyfunction]
+#[pyo3(name = "_postgres_store_options")]
+fn postgres_store_options(options: Vec<(String, String)>) -> PyResult<(String, usize)> {
+    use crate::errors::IntoPy;
+    const SECTION: &str = "PostgresEventStore";
+    let ini =
+        rewind_core::config::Ini::from_sections(vec![(SECTION.to_string(), options)]).py_err()?;
+    let o = rewind_core::config::postgres_section(&ini, SECTION).py_err()?;
+    Ok((o.dsn, o.max_idle_connections))
+}
+
 /// The native module: `rewind` re-exports everything public from it.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -82,6 +97,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_function(wrap_pyfunction!(embedded_default_sections, m)?)?;
     m.add_function(wrap_pyfunction!(lmdb_store_options, m)?)?;
+    m.add_function(wrap_pyfunction!(postgres_store_options, m)?)?;
     m.add("_DEFAULT_DATA_DIR", rewind_core::config::DEFAULT_DATA_DIR)?;
     m.add(
         "_EMBEDDED_STORE_SECTION",

@@ -48,12 +48,14 @@ impl PyServerConfig {
         Ok(PyServerConfig { config })
     }
 
-    /// `"memory"`, `"lmdb"`, or `"class"` (a store built in Python).
+    /// `"memory"`, `"lmdb"`, `"postgres"`, or `"class"` (a store built in
+    /// Python).
     #[getter]
     fn store_kind(&self) -> &'static str {
         match &self.config.store {
             StoreConfig::InMemory => "memory",
             StoreConfig::Lmdb(_) => "lmdb",
+            StoreConfig::Postgres(_) => "postgres",
             _ => "class",
         }
     }

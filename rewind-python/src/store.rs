@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use rewind_core::lmdb::LmdbOptions;
+use rewind_core::postgres::PostgresOptions;
 use rewind_core::{Store, StoreOptions};
 
 use crate::errors::IntoPy;
@@ -63,6 +64,29 @@ event_store_class!(PyStore, store, {
             store,
             description: format!("Store({:?})", path.display().to_string()),
         })
+    }
+
+    /// Opens the PostgreSQL store in the database `dsn` names (libpq's
+    /// `key=value` form or a `postgresql://` URL), creating Rewind's tables
+    /// there when it has none. Several stores (and servers) may share one
+    /// database and its one gap-free log. `max_idle_connections` bounds the
+    /// idle connections kept for reads (default 8).
+    #[staticmethod]
+    #[pyo3(signature = (dsn, *, max_idle_connections = None))]
+    fn postgres(
+        py: Python<'_>,
+        dsn: String,
+        max_idle_connections: Option<usize>,
+    ) -> PyResult<Self> {
+        let mut o = PostgresOptions::new(dsn);
+        if let Some(n) = max_idle_connections {
+            o.max_idle_connections = n;
+        }
+        let description = format!("Store.postgres({:?})", o.describe());
+        let store = py
+            .detach(|| Store::open(&StoreOptions::Postgres(o)))
+            .py_err()?;
+        Ok(PyStore { store, description })
     }
 
     /// A new, empty store that lives in memory and is lost with the process.

@@ -261,6 +261,7 @@ PUBLIC_CLASSES = [
     "RotatedEventStore",
     "SyncedRotationEventStores",
     "LMDBEventStore",
+    "PostgresEventStore",
 ]
 
 
@@ -290,7 +291,7 @@ def test_nested_errors_and_configuration_error_pickle() -> None:
 def test_the_modules_of_the_package_hold_the_classes() -> None:
     modules = {
         "base": ["EventStore", "EventStoreError", "EventOrderError", "CorruptionError"],
-        "native": ["InMemoryEventStore", "LMDBEventStore"],
+        "native": ["InMemoryEventStore", "LMDBEventStore", "PostgresEventStore"],
         "sqlite": ["SQLiteEventStore"],
         "logfile": ["LogEventStore"],
         "rotated": ["RotatedEventStore"],

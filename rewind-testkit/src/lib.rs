@@ -18,6 +18,7 @@
 //! | [`frames`]     | rendering and checking reply frames, test data |
 //! | [`env`](mod@env) | sizes of long runs and random seeds from the environment |
 //! | [`files`]      | temporary directories, files, read-only stores |
+//! | [`postgres`](mod@postgres) | a throwaway PostgreSQL cluster: installed if missing, started unprivileged on a free port, removed at exit |
 //! | [`turns`]      | tests of one group of a test binary run together, never beside another group's |
 //!
 //! The `rewind` binary belongs to the `rewind-cli` package, so only that
@@ -40,6 +41,7 @@ pub mod metrics;
 pub mod model;
 pub mod native;
 pub mod native_decoding;
+pub mod postgres;
 pub mod process;
 pub mod procfs;
 pub mod protocol;

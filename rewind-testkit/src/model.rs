@@ -698,7 +698,7 @@ pub fn run_ops(
                     .unwrap();
                 let mut want: Vec<Event> = model
                     .stream_events(&s)
-                    .filter(|e| from.map_or(true, |f| e.version <= f))
+                    .filter(|e| from.is_none_or(|f| e.version <= f))
                     .cloned()
                     .collect();
                 want.reverse();
@@ -724,7 +724,7 @@ pub fn run_ops(
                     .log
                     .iter()
                     .rev()
-                    .filter(|e| from.map_or(true, |f| e.position <= f))
+                    .filter(|e| from.is_none_or(|f| e.position <= f))
                     .take(limit_of(*limit))
                     .cloned()
                     .collect();

@@ -53,6 +53,7 @@ fn help_exits_zero_and_lists_the_flags() {
         "--exit-codeword",
         "--data-dir",
         "--in-memory",
+        "--postgres",
         "--query-bind-endpoint",
         "--streaming-bind-endpoint",
         "--command-bind-endpoint",

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::lmdb::LmdbOptions;
+use crate::postgres::PostgresOptions;
 use crate::server::ServerOptions;
 use crate::{Error, Result};
 
@@ -45,6 +46,8 @@ pub enum StoreConfig {
     InMemory,
     /// `LMDBEventStore` with its `path`.
     Lmdb(LmdbOptions),
+    /// `PostgresEventStore` with its `dsn`.
+    Postgres(PostgresOptions),
     /// Any other class: the Python package can serve it, the binary cannot.
     Class {
         /// The `class` option, as written.
@@ -60,6 +63,7 @@ impl StoreConfig {
         match self {
             StoreConfig::InMemory => "an in-memory store".into(),
             StoreConfig::Lmdb(o) => format!("the LMDB store in {}", o.path.display()),
+            StoreConfig::Postgres(o) => o.describe(),
             StoreConfig::Class { class, section } => format!("{class} (section [{section}])"),
         }
     }
@@ -305,6 +309,38 @@ pub fn lmdb_section(ini: &Ini, section: &str) -> Result<LmdbOptions> {
     Ok(o)
 }
 
+/// Interprets the section of a `PostgresEventStore`: `dsn` (required), the
+/// connection string in libpq's key-value form or as a URL, and
+/// `max-idle-connections` (an integer). Unknown options are logged as
+/// warnings and ignored.
+///
+/// Errors: [`Error::Config`] for a missing section or `dsn`;
+/// [`Error::InvalidArgument`] for a malformed number.
+pub fn postgres_section(ini: &Ini, section: &str) -> Result<PostgresOptions> {
+    if !ini.has_section(section) {
+        return Err(Error::Config(format!("section '{section}' does not exist")));
+    }
+    let dsn = ini.get(section, "dsn").ok_or_else(|| {
+        Error::Config(format!(
+            "Missing option 'dsn' in section '{section}' (PostgresEventStore)"
+        ))
+    })?;
+    let mut o = PostgresOptions::new(dsn.trim());
+    if let Some(v) = ini.get(section, "max-idle-connections") {
+        o.max_idle_connections = v.trim().parse().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{section}:max-idle-connections must be an integer, not '{v}'"
+            ))
+        })?;
+    }
+    for key in ini.keys(section) {
+        if !["class", "dsn", "max-idle-connections"].contains(&key) {
+            log::warn!("unknown option {section}:{key} ignored");
+        }
+    }
+    Ok(o)
+}
+
 fn store_config(ini: &Ini, section: &str) -> Result<StoreConfig> {
     if !ini.has_section(section) {
         return Err(Error::Config(format!(
@@ -316,6 +352,7 @@ fn store_config(ini: &Ini, section: &str) -> Result<StoreConfig> {
         .ok_or_else(|| Error::Config(format!("Missing option 'class' in section '{section}'")))?;
     match class_name(class) {
         "LMDBEventStore" => lmdb_section(ini, section).map(StoreConfig::Lmdb),
+        "PostgresEventStore" => postgres_section(ini, section).map(StoreConfig::Postgres),
         "InMemoryEventStore" => Ok(StoreConfig::InMemory),
         _ => Ok(StoreConfig::Class {
             class: class.to_string(),
@@ -370,6 +407,30 @@ path=/srv/rewind/db.sqlite
             (o.path, o.max_map_size),
             (PathBuf::from("/tmp/x"), Some(1 << 30))
         );
+    }
+
+    #[test]
+    fn a_postgres_store() {
+        let text = "[general]\nquery-bind-endpoint = tcp://127.0.0.1:1\nstorage-backend = pg\n\
+                    [pg]\nclass = rewind.server.eventstores.PostgresEventStore\n\
+                    dsn = host=db1 dbname=events password=secret\nmax-idle-connections = 2\n";
+        let c = Config::from_ini(&Ini::parse(text).unwrap()).unwrap();
+        let StoreConfig::Postgres(o) = &c.store else {
+            panic!("not postgres: {:?}", c.store)
+        };
+        assert_eq!(o.dsn, "host=db1 dbname=events password=secret");
+        assert_eq!(o.max_idle_connections, 2);
+        let shown = c.store.describe();
+        assert!(
+            shown.contains("events") && !shown.contains("secret"),
+            "{shown}"
+        );
+        let err = |t: &str| Config::from_ini(&Ini::parse(t).unwrap()).unwrap_err();
+        let no_dsn = "[general]\nquery-bind-endpoint=tcp://x:1\nstorage-backend=s\n\
+                      [s]\nclass=PostgresEventStore\n";
+        assert!(matches!(err(no_dsn), Error::Config(m) if m.contains("dsn")));
+        let bad = format!("{no_dsn}dsn=host=x\nmax-idle-connections=many\n");
+        assert!(matches!(err(&bad), Error::InvalidArgument(m) if m.contains("max-idle")));
     }
 
     #[test]

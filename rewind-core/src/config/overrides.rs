@@ -8,6 +8,7 @@
 
 use crate::config::{parse_size, set_curve, split_endpoints, Config, StoreConfig};
 use crate::lmdb::LmdbOptions;
+use crate::postgres::PostgresOptions;
 use crate::{Error, Result};
 
 /// One command-line option (`--NAME`).
@@ -34,6 +35,11 @@ pub const FLAGS: &[Flag] = &[
         name: "data-dir",
         value_name: Some("DIR"),
         help: "Serve the LMDB store in this directory.",
+    },
+    Flag {
+        name: "postgres",
+        value_name: Some("DSN"),
+        help: "Serve the PostgreSQL database this connection string names (key=value pairs or a postgresql:// URL).",
     },
     Flag {
         name: "in-memory",
@@ -157,18 +163,23 @@ impl Overrides {
 
     /// Changes `config` as the options say, then checks the result.
     /// Endpoints replace the configuration's (an empty value disables that
-    /// kind); `--data-dir` and `--in-memory` replace its store.
+    /// kind); `--data-dir`, `--in-memory` and `--postgres` replace its store.
     ///
     /// Errors: [`Error::InvalidArgument`] for a value of the wrong type (a
     /// non-integer `--zmq-nthreads`, a bad size); [`Error::Config`] for
-    /// `--data-dir` with `--in-memory`, `--map-size-limit` for a store that
+    /// more than one of `--data-dir`, `--in-memory` and `--postgres`, `--map-size-limit` for a store that
     /// is not LMDB, and options that leave no query, command or native
     /// endpoint.
     pub fn apply(&self, config: &mut Config) -> Result<()> {
-        if self.has("data-dir") && self.has("in-memory") {
-            return Err(Error::Config(
-                "--data-dir and --in-memory cannot be used together".into(),
-            ));
+        let stores: Vec<&str> = ["data-dir", "in-memory", "postgres"]
+            .into_iter()
+            .filter(|n| self.has(n))
+            .collect();
+        if stores.len() > 1 {
+            return Err(Error::Config(format!(
+                "--{} cannot be used together",
+                stores.join(" and --")
+            )));
         }
         let s = &mut config.server;
         for (name, target) in [
@@ -214,6 +225,8 @@ impl Overrides {
             config.store = StoreConfig::InMemory;
         } else if let Some(dir) = self.value("data-dir") {
             config.store = StoreConfig::Lmdb(LmdbOptions::new(dir));
+        } else if let Some(dsn) = self.value("postgres") {
+            config.store = StoreConfig::Postgres(PostgresOptions::new(dsn));
         }
         if let Some(v) = self.value("map-size-limit") {
             let limit = size("map-size-limit", v)?;
@@ -308,6 +321,22 @@ mod tests {
         );
         let err = with(&[("in-memory", None), ("data-dir", Some("/d"))]).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
+        let c = with(&[("postgres", Some("postgresql://db1/events"))]).unwrap();
+        assert_eq!(
+            c.store,
+            StoreConfig::Postgres(PostgresOptions::new("postgresql://db1/events"))
+        );
+        let err = with(&[("postgres", Some("host=x")), ("data-dir", Some("/d"))]).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("--postgres")),
+            "{err}"
+        );
+        let err =
+            with(&[("postgres", Some("host=x")), ("map-size-limit", Some("1G"))]).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("LMDB")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,16 +1,8 @@
 //! Filtered log reads (`Store::read_log_filtered`), run against both
 //! backends.
 
+use crate::backends;
 use rewind_core::{ExpectedVersion, LogFilter, NewEvent, Store};
-
-fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let lmdb = Store::open_lmdb(dir.path().join("db")).unwrap();
-    vec![
-        ("memory", Store::in_memory(), None),
-        ("lmdb", lmdb, Some(dir)),
-    ]
-}
 
 /// Appends `n` events in runs of `run` events, the runs alternating between
 /// streams `order-<k>` and `cart-<k>`; the data of event `i` is `i`.

@@ -3,12 +3,16 @@
 //! `appends`; reads backwards in `backward`), a store written by an earlier
 //! version (`fixture`), filtered log reads (`log_filter`), subscriptions
 //! (`subscriptions`), racing writers of multi-stream appends (`races`) and
-//! the in-process server (`server_api`).
+//! the in-process server (`server_api`). Every suite that runs on both
+//! backends runs on PostgreSQL too (a cluster started by the binary); the
+//! PostgreSQL backend's own tests are in `postgres`.
 
 mod appends;
 mod backward;
 mod fixture;
 mod log_filter;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod races;
 mod server_api;
 mod store;
@@ -17,14 +21,26 @@ mod subscriptions;
 use rewind_core::{NewEvent, Store};
 
 /// A fresh store on each backend, with its name (and its directory, kept
-/// alive as long as the store).
+/// alive as long as the store). PostgreSQL's is a new database of the
+/// cluster this test binary starts.
 pub fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let lmdb = Store::open_lmdb(dir.path().join("db")).unwrap();
-    vec![
+    #[allow(unused_mut)]
+    let mut all = vec![
         ("memory", Store::in_memory(), None),
         ("lmdb", lmdb, Some(dir)),
-    ]
+    ];
+    #[cfg(feature = "postgres")]
+    all.push(("postgres", postgres_store(), None));
+    all
+}
+
+/// A store in a new database of this binary's PostgreSQL cluster.
+#[cfg(feature = "postgres")]
+pub fn postgres_store() -> Store {
+    let cluster = rewind_testkit::postgres::Cluster::shared();
+    Store::open_postgres(cluster.dsn(&cluster.new_database())).unwrap()
 }
 
 /// An event with this data, a generated id, no type and no metadata.

@@ -7,18 +7,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::backends;
 use rewind_core::{
     Error, Event, ExpectedVersion, LogFilter, NewEvent, Store, Subscription, SubscriptionItem,
 };
-
-fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let lmdb = Store::open_lmdb(dir.path().join("db")).unwrap();
-    vec![
-        ("memory", Store::in_memory(), None),
-        ("lmdb", lmdb, Some(dir)),
-    ]
-}
 
 /// Long enough for anything that should happen, short enough to fail a
 /// hung test.

@@ -12,8 +12,8 @@ has a `len()`, may be iterated over many times, and stays valid after the
 store is closed. `EventStore` itself only documents the methods: they (and
 its `from_config`) raise `NotImplementedError`, and its `close` does nothing.
 
-- `LMDBEventStore` and `InMemoryEventStore` are the Rewind storage engine
-  (the store's default stream).
+- `LMDBEventStore`, `PostgresEventStore` and `InMemoryEventStore` are the
+  Rewind storage engine (the store's default stream).
 - `SQLiteEventStore`, `LogEventStore`, `RotatedEventStore` and
   `SyncedRotationEventStores` read and write the file formats of the original
   Rewind, so existing data keeps working.
@@ -41,7 +41,7 @@ one of this package's stores and overrides `add_event` should override
 event.
 
 The package's modules: `base` (the `EventStore` class and the errors),
-`native` (`InMemoryEventStore`, `LMDBEventStore`), `sqlite`, `logfile`,
+`native` (`InMemoryEventStore`, `LMDBEventStore`, `PostgresEventStore`), `sqlite`, `logfile`,
 `rotated` and `synced`. Every class keeps its original path,
 `rewind.server.eventstores.NAME`, the one configuration files name.
 """
@@ -56,7 +56,11 @@ from rewind.server.eventstores.base import (
     Key,
 )
 from rewind.server.eventstores.logfile import LogEventStore
-from rewind.server.eventstores.native import InMemoryEventStore, LMDBEventStore
+from rewind.server.eventstores.native import (
+    InMemoryEventStore,
+    LMDBEventStore,
+    PostgresEventStore,
+)
 from rewind.server.eventstores.rotated import RotatedEventStore
 from rewind.server.eventstores.sqlite import SQLiteEventStore
 from rewind.server.eventstores.synced import SyncedRotationEventStores
@@ -72,6 +76,7 @@ __all__ = [
     "Key",
     "LMDBEventStore",
     "LogEventStore",
+    "PostgresEventStore",
     "RotatedEventStore",
     "SQLiteEventStore",
     "SyncedRotationEventStores",
@@ -90,6 +95,7 @@ for _class in (
     InMemoryEventStore,
     LMDBEventStore,
     LogEventStore,
+    PostgresEventStore,
     RotatedEventStore,
     SQLiteEventStore,
     SyncedRotationEventStores,

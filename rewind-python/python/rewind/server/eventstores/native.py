@@ -148,3 +148,39 @@ class LMDBEventStore(_NativeEventStore):
         return LMDBEventStore(
             path, map_size_limit=map_size_limit, initial_map_size=initial_map_size
         )
+
+
+class PostgresEventStore(_NativeEventStore):
+    """Stores events in a PostgreSQL database, through the Rewind storage
+    engine's PostgreSQL backend: several servers may share the database and
+    its one gap-free log. Its events are the store's stream `stream`.
+
+    dsn                  -- the connection string: libpq's `key=value` form
+                            or a `postgresql://` URL (without a password in
+                            it, `PGPASSWORD` is used).
+    stream               -- the stream that holds the events (default
+                            "default").
+    max_idle_connections -- idle connections kept for reads (default 8).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        stream: Union[str, bytes] = "default",
+        max_idle_connections: Optional[int] = None,
+    ) -> None:
+        store = _native.Store.postgres(dsn, max_idle_connections=max_idle_connections)
+        super().__init__(store, stream)
+
+    @staticmethod
+    def from_config(_config: Any, **options: Any) -> "PostgresEventStore":
+        """Build from a configuration section: `dsn` (required) and
+        `max-idle-connections`, read by the core's one reader of such
+        sections, the one the `rewind` binary uses."""
+        try:
+            dsn, max_idle = _native._postgres_store_options(
+                [(str(k), str(v)) for k, v in options.items()]
+            )
+        except (_native.ConfigError, _native.InvalidArgumentError) as e:
+            raise ConfigurationError(getattr(e, "reason", None) or str(e)) from None
+        return PostgresEventStore(dsn, max_idle_connections=max_idle)
