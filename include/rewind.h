@@ -715,7 +715,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The version of librewind, as a NUL-terminated string such as `"0.5.0"`.
+ * The version of librewind, as a NUL-terminated string such as `"0.6.0"`.
  *
  * The string is static: never free it. Never fails; thread-safe.
  */

@@ -55,7 +55,7 @@ pub use subscription::{
     rewind_subscription_item_kind,
 };
 
-/// The version of librewind, as a NUL-terminated string such as `"0.5.0"`.
+/// The version of librewind, as a NUL-terminated string such as `"0.6.0"`.
 ///
 /// The string is static: never free it. Never fails; thread-safe.
 #[no_mangle]
