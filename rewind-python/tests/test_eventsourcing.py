@@ -1,7 +1,8 @@
 """The eventsourcing library's own test cases (unmodified, subclassed) run
 against `rewind.eventsourcing`, over an LMDB store, an in-memory store and
 a server process (a `rewind.Client`; a fresh server per test, as the cases
-expect an empty log), plus a few tests of what is Rewind's own: the stored form of the records
+expect an empty log) and a PostgreSQL database (a fresh one per test, on a
+throwaway cluster the module starts), plus a few tests of what is Rewind's own: the stored form of the records
 and the atomicity of a process's events with its tracking record."""
 
 import os
@@ -26,6 +27,7 @@ from eventsourcing.tests import persistence as stock  # noqa: E402
 from eventsourcing.utils import Environment, get_topic  # noqa: E402
 
 import rewind  # noqa: E402
+from pgcluster import Cluster  # noqa: E402
 from serverproc import ServerProcess, curve_flags  # noqa: E402
 from rewind.eventsourcing import (  # noqa: E402
     Factory,
@@ -44,6 +46,7 @@ SETTINGS = (
     "REWIND_PATH",
     "REWIND_IN_MEMORY",
     "REWIND_ENDPOINT",
+    "REWIND_POSTGRES",
     "IS_SNAPSHOTTING_ENABLED",
 )
 
@@ -80,6 +83,40 @@ class _Remote:
         super().tearDown()  # type: ignore[misc]
         self.store.close()
         self.server.close()
+
+
+class _PgCluster:
+    """The module's PostgreSQL cluster, started by the first test that needs
+    it and stopped when the tests end."""
+
+    cluster: Optional[Cluster] = None
+
+    @classmethod
+    def new_dsn(cls) -> str:
+        if _PgCluster.cluster is None:
+            _PgCluster.cluster = Cluster()
+        c = _PgCluster.cluster
+        return c.dsn(c.new_database())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_pg_cluster() -> Any:
+    yield
+    if _PgCluster.cluster is not None:
+        _PgCluster.cluster.stop()
+        _PgCluster.cluster = None
+
+
+class _Postgres:
+    """A fresh PostgreSQL database per test, and a store on it."""
+
+    def setUp(self) -> None:
+        self.store = rewind.Store.postgres(_PgCluster.new_dsn())
+        super().setUp()  # type: ignore[misc]
+
+    def tearDown(self) -> None:
+        super().tearDown()  # type: ignore[misc]
+        self.store.close()
 
 
 class LmdbAggregateRecorder(_Lmdb, stock.AggregateRecorderTestCase):
@@ -166,6 +203,34 @@ class RemoteNonInterleaving(_Remote, stock.NonInterleavingNotificationIDsBaseCas
         return RewindApplicationRecorder(self.store, "app")
 
 
+class PostgresAggregateRecorder(_Postgres, stock.AggregateRecorderTestCase):
+    def create_recorder(self) -> RewindAggregateRecorder:
+        return RewindAggregateRecorder(self.store, "app", "snapshots")
+
+
+class PostgresApplicationRecorder(_Postgres, stock.ApplicationRecorderTestCase[RewindApplicationRecorder]):
+    def create_recorder(self) -> RewindApplicationRecorder:
+        return RewindApplicationRecorder(self.store, "app")
+
+    def test_insert_subscribe(self) -> None:
+        self.optional_test_insert_subscribe()
+
+
+class PostgresTrackingRecorder(_Postgres, stock.TrackingRecorderTestCase):
+    def create_recorder(self) -> RewindTrackingRecorder:
+        return RewindTrackingRecorder(self.store, "app")
+
+
+class PostgresProcessRecorder(_Postgres, stock.ProcessRecorderTestCase):
+    def create_recorder(self) -> RewindProcessRecorder:
+        return RewindProcessRecorder(self.store, "app")
+
+
+class PostgresNonInterleaving(_Postgres, stock.NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> RewindApplicationRecorder:
+        return RewindApplicationRecorder(self.store, "app")
+
+
 class TrackingRecorderSubclass(RewindTrackingRecorder):
     pass
 
@@ -226,6 +291,14 @@ class RemoteFactory(_FactoryClasses, stock.InfrastructureFactoryTestCase[Factory
         self.server.close()
 
 
+class PostgresFactory(_FactoryClasses, stock.InfrastructureFactoryTestCase[Factory]):
+    def setUp(self) -> None:
+        self.env = Environment("TestCase")
+        self.env[Factory.PERSISTENCE_MODULE] = "rewind.eventsourcing"
+        self.env[Factory.REWIND_POSTGRES] = _PgCluster.new_dsn()
+        super().setUp()
+
+
 class _OsEnviron:
     """Settings in os.environ for the test (as the library's own test
     modules set them), restored afterwards."""
@@ -239,8 +312,9 @@ class _OsEnviron:
         if any("{endpoint}" in v for v in self.settings.values()):
             self.server = ServerProcess()
         endpoint = self.server.endpoint if self.server else ""
+        dsn = _PgCluster.new_dsn() if any("{dsn}" in v for v in self.settings.values()) else ""
         for k, v in self.settings.items():
-            os.environ[k] = v.replace("{tmp}", self.tmp).replace("{endpoint}", endpoint)
+            os.environ[k] = v.replace("{tmp}", self.tmp).replace("{endpoint}", endpoint).replace("{dsn}", dsn)
         super().setUp()  # type: ignore[misc]
 
     def tearDown(self) -> None:
@@ -258,6 +332,7 @@ class _OsEnviron:
 LMDB_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_PATH": "{tmp}/db"}
 MEMORY_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_IN_MEMORY": "y"}
 REMOTE_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_ENDPOINT": "{endpoint}"}
+POSTGRES_SETTINGS = {"PERSISTENCE_MODULE": "rewind.eventsourcing", "REWIND_POSTGRES": "{dsn}"}
 
 
 class LmdbExampleApplication(_OsEnviron, stock_app.ExampleApplicationTestCase):
@@ -285,6 +360,15 @@ class RemoteExampleApplication(_OsEnviron, stock_app.ExampleApplicationTestCase)
 
 class RemoteApplication(_OsEnviron, stock_app.ApplicationTestCase):
     settings = REMOTE_SETTINGS
+
+
+class PostgresExampleApplication(_OsEnviron, stock_app.ExampleApplicationTestCase):
+    settings = POSTGRES_SETTINGS
+    expected_factory_topic = get_topic(Factory)
+
+
+class PostgresApplication(_OsEnviron, stock_app.ApplicationTestCase):
+    settings = POSTGRES_SETTINGS
 
 
 # Rewind's own tests of the mapping.

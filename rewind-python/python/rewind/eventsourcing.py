@@ -7,6 +7,9 @@ Set ``PERSISTENCE_MODULE=rewind.eventsourcing`` and one of:
   server that requires CURVE, also ``REWIND_SERVER_PUBLIC_KEY``,
   ``REWIND_PUBLIC_KEY`` and ``REWIND_SECRET_KEY`` (Z85, see
   `rewind.curve_keypair`).
+* ``REWIND_POSTGRES=<dsn>``: a PostgreSQL store in the database the
+  connection string names (libpq ``key=value`` form or a ``postgresql://``
+  URL); several processes and servers may share it and its one log.
 * ``REWIND_PATH=/some/dir``: an LMDB store in that directory, shared by
   every application of the process that names the same directory.
 * ``REWIND_IN_MEMORY=y``: a new in-memory store per application.
@@ -446,22 +449,26 @@ _SHARED = _SharedStores()
 class Factory(InfrastructureFactory[RewindTrackingRecorder]):
     """The infrastructure factory of `rewind.eventsourcing`: recorders over
     one Rewind store, chosen by ``REWIND_ENDPOINT`` (a server),
-    ``REWIND_PATH`` or ``REWIND_IN_MEMORY``."""
+    ``REWIND_POSTGRES`` (a database), ``REWIND_PATH`` or
+    ``REWIND_IN_MEMORY``."""
 
     REWIND_ENDPOINT = "REWIND_ENDPOINT"
     REWIND_SERVER_PUBLIC_KEY = "REWIND_SERVER_PUBLIC_KEY"
     REWIND_PUBLIC_KEY = "REWIND_PUBLIC_KEY"
     REWIND_SECRET_KEY = "REWIND_SECRET_KEY"
+    REWIND_POSTGRES = "REWIND_POSTGRES"
     REWIND_PATH = "REWIND_PATH"
     REWIND_IN_MEMORY = "REWIND_IN_MEMORY"
 
     def __init__(self, env: Union[Environment, Any, None]) -> None:
         super().__init__(env)
         endpoint = self.env.get(self.REWIND_ENDPOINT)
+        postgres = self.env.get(self.REWIND_POSTGRES)
         path = self.env.get(self.REWIND_PATH)
         in_memory = strtobool(self.env.get(self.REWIND_IN_MEMORY, "no") or "no")
         self._key: Optional[Tuple[int, int]] = None
         self._client: Optional[Client] = None
+        self._own: Optional[Store] = None
         self.store: EventStore
         if endpoint:
             self._client = self.store = Client(
@@ -470,6 +477,8 @@ class Factory(InfrastructureFactory[RewindTrackingRecorder]):
                 public_key=self.env.get(self.REWIND_PUBLIC_KEY) or None,
                 secret_key=self.env.get(self.REWIND_SECRET_KEY) or None,
             )
+        elif postgres:
+            self._own = self.store = Store.postgres(postgres)
         elif path and not in_memory:
             self.store, self._key = _SHARED.open(path)
         elif in_memory:
@@ -477,6 +486,7 @@ class Factory(InfrastructureFactory[RewindTrackingRecorder]):
         else:
             msg = (
                 "rewind.eventsourcing needs REWIND_ENDPOINT (a server's native endpoint), "
+                "REWIND_POSTGRES (a PostgreSQL connection string), "
                 "REWIND_PATH (a directory for an LMDB store) or REWIND_IN_MEMORY=y"
             )
             raise OSError(msg)
@@ -513,4 +523,7 @@ class Factory(InfrastructureFactory[RewindTrackingRecorder]):
         client, self._client = self._client, None
         if client is not None:
             client.close()
+        own, self._own = self._own, None
+        if own is not None:
+            own.close()
         super().close()
