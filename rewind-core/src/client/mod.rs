@@ -58,8 +58,6 @@ pub use crate::event_store::{StoreInfo, StreamListing};
 /// What every handle of one client shares.
 pub(crate) struct Inner {
     tx: Sender<Command>,
-    /// The caller's end of the wake pair.
-    wake: Mutex<zmq::Socket>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     options: ClientOptions,
@@ -67,24 +65,16 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Hands a command to the I/O thread and wakes it.
+    /// Hands a command to the background thread and wakes it.
     pub(crate) fn command(&self, cmd: Command) -> Result<()> {
         self.tx.send(cmd).map_err(|_| Error::Closed)?;
-        if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
-            let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
-            // The thread may be gone (closed): then the channel said so, or
-            // will on the next call.
-            let _ = wake.send(&b""[..], zmq::DONTWAIT);
-        }
+        self.shared.wake_background();
         Ok(())
     }
 
     fn close(&self) {
         let _ = self.tx.send(Command::Close);
-        {
-            let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = wake.send(&b""[..], zmq::DONTWAIT);
-        }
+        self.shared.wake_background();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
@@ -151,15 +141,14 @@ impl Client {
     /// that this build of ZeroMQ cannot use.
     pub fn connect_with(endpoint: &str, options: ClientOptions) -> Result<Client> {
         let curve = options.check()?;
-        let (io, tx, wake, shared) = Io::open(endpoint, options.clone(), curve)?;
+        let (background, tx, shared) = Io::open(endpoint, options.clone(), curve)?;
         let thread = std::thread::Builder::new()
             .name("rewind-client".into())
-            .spawn(move || io.run())
+            .spawn(move || background.run())
             .map_err(|e| Error::Internal(format!("cannot start the client's thread: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 tx,
-                wake: Mutex::new(wake),
                 shared,
                 thread: Mutex::new(Some(thread)),
                 options,
@@ -180,16 +169,14 @@ impl Client {
         self.inner.close();
     }
 
-    /// Sends a request; its replies come on the receiver.
-    fn call(&self, request: Request) -> Result<mpsc::Receiver<Result<Reply>>> {
+    /// Sends a request; its replies come through the returned handle.
+    fn call(&self, request: Request) -> Result<Replies<'_>> {
         let frames = encode_request(0, &request)?;
-        let (sink, rx) = mpsc::channel();
-        self.inner.command(Command::Request {
-            request,
-            frames,
-            sink,
-        })?;
-        Ok(rx)
+        let rx = self.inner.shared.request(request, frames)?;
+        Ok(Replies {
+            shared: &self.inner.shared,
+            rx,
+        })
     }
 
     /// Sends a request with one reply, and waits for it.
@@ -534,6 +521,19 @@ impl Client {
             start,
             self.inner.options.credit_window,
         ))
+    }
+}
+
+/// The replies of one request, as they come.
+struct Replies<'a> {
+    shared: &'a Shared,
+    rx: mpsc::Receiver<Result<Reply>>,
+}
+
+impl Replies<'_> {
+    /// The next reply; `Err` when the client closed before it came.
+    fn recv(&self) -> std::result::Result<Result<Reply>, mpsc::RecvError> {
+        self.shared.next(&self.rx).ok_or(mpsc::RecvError)
     }
 }
 

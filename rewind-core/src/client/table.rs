@@ -98,6 +98,11 @@ impl<R> RequestTable<R> {
         self.entries.len()
     }
 
+    /// Whether no request is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The earliest deadline, if any request is in flight.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.entries.values().map(|e| e.deadline).min()
