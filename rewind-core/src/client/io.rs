@@ -254,20 +254,22 @@ impl Shared {
     }
 
     /// Sends a request (encoded under request id 0); its replies come on
-    /// the receiver, through [`next`](Shared::next).
+    /// the receiver, through [`next`](Shared::next). Returns the request's
+    /// id too (a resend changes it: it only tells whether the request is
+    /// still the one in flight).
     ///
     /// Errors: [`Error::Closed`] when the client is closed.
     pub fn request(
         &self,
         request: Request,
         frames: Vec<Vec<u8>>,
-    ) -> Result<Receiver<Result<Reply>>> {
+    ) -> Result<(u64, Receiver<Result<Reply>>)> {
         let (sink, rx) = std::sync::mpsc::channel();
         let mut st = self.lock();
         if st.closed {
             return Err(Error::Closed);
         }
-        st.request(request, frames, sink, Instant::now());
+        let id = st.request(request, frames, sink, Instant::now());
         st.flush();
         st.receive();
         let ring = st.leader;
@@ -275,13 +277,17 @@ impl Shared {
         if ring {
             self.ring_leader();
         }
-        Ok(rx)
+        Ok((id, rx))
     }
 
     /// The next reply on `rx` (`None`: the client closed and it will never
     /// come): leads while no one else does, or waits for the leader (or
     /// the background thread) to hand it over.
-    pub fn next(&self, rx: &Receiver<Result<Reply>>) -> Option<Result<Reply>> {
+    ///
+    /// A leader that leaves with only its own request (`id`, a read whose
+    /// rest is coming) in flight wakes nobody: it will be back for the
+    /// next reply, and what comes meanwhile waits in ZeroMQ's queue.
+    pub fn next(&self, id: u64, rx: &Receiver<Result<Reply>>) -> Option<Result<Reply>> {
         match rx.try_recv() {
             Ok(r) => return Some(r),
             Err(TryRecvError::Disconnected) => return None,
@@ -326,7 +332,7 @@ impl Shared {
             st = self.lock();
         };
         st.leader = false;
-        let handover = st.needs_receiver();
+        let handover = st.needs_receiver_besides(id);
         drop(st);
         if handover {
             self.wake_background();
@@ -420,8 +426,9 @@ impl Io {
 
     /// Whether someone must poll the socket when no caller leads: requests
     /// or subscriptions in flight, or messages waiting to leave.
-    fn needs_receiver(&self) -> bool {
-        !self.closed && (!self.table.is_empty() || !self.subs.is_empty() || !self.outbox.is_empty())
+    fn needs_receiver_besides(&self, id: u64) -> bool {
+        let others = self.table.len() - usize::from(self.table.contains(id));
+        !self.closed && (others > 0 || !self.subs.is_empty() || !self.outbox.is_empty())
     }
 
     /// Everything due on the socket: the monitor's news (when `monitor`),
@@ -462,7 +469,13 @@ impl Io {
     }
 
     /// Sends a caller's request (encoded under request id 0).
-    fn request(&mut self, request: Request, frames: Vec<Vec<u8>>, sink: ReplySink, now: Instant) {
+    fn request(
+        &mut self,
+        request: Request,
+        frames: Vec<Vec<u8>>,
+        sink: ReplySink,
+        now: Instant,
+    ) -> u64 {
         let id = self.table.insert(
             Pending {
                 request,
@@ -477,6 +490,7 @@ impl Io {
         entry.req.frames[1] = id.to_be_bytes().to_vec();
         let frames = entry.req.frames.clone();
         self.send(frames);
+        id
     }
 
     fn command(&mut self, cmd: Command) {

@@ -172,9 +172,10 @@ impl Client {
     /// Sends a request; its replies come through the returned handle.
     fn call(&self, request: Request) -> Result<Replies<'_>> {
         let frames = encode_request(0, &request)?;
-        let rx = self.inner.shared.request(request, frames)?;
+        let (id, rx) = self.inner.shared.request(request, frames)?;
         Ok(Replies {
             shared: &self.inner.shared,
+            id,
             rx,
         })
     }
@@ -527,13 +528,15 @@ impl Client {
 /// The replies of one request, as they come.
 struct Replies<'a> {
     shared: &'a Shared,
+    /// The request's first id.
+    id: u64,
     rx: mpsc::Receiver<Result<Reply>>,
 }
 
 impl Replies<'_> {
     /// The next reply; `Err` when the client closed before it came.
     fn recv(&self) -> std::result::Result<Result<Reply>, mpsc::RecvError> {
-        self.shared.next(&self.rx).ok_or(mpsc::RecvError)
+        self.shared.next(self.id, &self.rx).ok_or(mpsc::RecvError)
     }
 }
 

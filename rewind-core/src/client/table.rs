@@ -93,14 +93,13 @@ impl<R> RequestTable<R> {
     }
 
     /// How many requests are in flight.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether no request is in flight.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// Whether request `id` is in flight.
+    pub fn contains(&self, id: u64) -> bool {
+        self.entries.contains_key(&id)
     }
 
     /// The earliest deadline, if any request is in flight.
