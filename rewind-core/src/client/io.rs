@@ -51,7 +51,7 @@ use crate::{Error, LogFilter, Result};
 /// `EVENTS`… then `END`; an `Err` is the last.
 pub(crate) type ReplySink = Sender<Result<Reply>>;
 
-/// The most messages read from the socket before the I/O thread looks at
+/// The most messages read from the socket before its reader looks at
 /// its callers and timers again.
 const RECV_BURST: usize = 512;
 
@@ -119,7 +119,7 @@ struct Sub {
     ack: Option<SyncSender<Result<u64>>>,
 }
 
-/// The state of the I/O thread.
+/// The state of the connection, behind [`Shared`]'s lock.
 pub(crate) struct Io {
     ctx: zmq::Context,
     endpoint: String,
@@ -194,7 +194,7 @@ impl Background {
                     ];
                     if let Err(e) = zmq::poll(&mut items, timeout) {
                         if e != zmq::Error::EINTR {
-                            log::error!("client I/O thread: poll failed: {e}");
+                            log::error!("client background thread: poll failed: {e}");
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     }

@@ -8,11 +8,11 @@
 //! |---|---|
 //! | `options` | [`ClientOptions`]: timeouts, retries, the credit window, CURVE keys |
 //! | `connection` | one DEALER socket and its monitor |
-//! | `io` | the I/O thread: sends requests, routes replies by request id, reconnects and resends |
+//! | `io` | the socket work, done by the callers' threads (one leads: it polls and routes replies by request id) and by a background thread when none leads: reconnects, resends, subscriptions |
 //! | `table` | the request table: ids, deadlines, resends (no sockets) |
 //! | `reads` | the rest of a read cut off by a reconnect (no sockets) |
 //! | `credit` | a subscription's credit window (no sockets) |
-//! | `tracker` | a subscription's state in the I/O thread: resume position, liveness (no sockets) |
+//! | `tracker` | a subscription's state in the connection: resume position, liveness (no sockets) |
 //! | `subscription` | [`RemoteSubscription`] and [`RemoteStopHandle`] |
 //!
 //! ```no_run
@@ -93,8 +93,10 @@ impl Drop for Inner {
 ///
 /// A `Client` is a cheap handle: clones share one connection, and any
 /// number of threads may call it at once; their requests are in flight
-/// together (their appends share the server's group commit). One
-/// background thread owns the socket. The connection is made lazily:
+/// together (their appends share the server's group commit). A caller's
+/// thread sends its request and, while no other waits on the socket,
+/// receives the replies itself; one background thread keeps the
+/// subscriptions and whatever is in flight when no caller waits. The connection is made lazily:
 /// [`connect`](Client::connect) only checks the endpoint, and a server
 /// that is not there yet is found when it comes.
 ///

@@ -1,4 +1,4 @@
-//! The request table of a client's I/O thread (no sockets): every request
+//! The request table of a client's connection (no sockets): every request
 //! in flight under its request id, with the time its reply is due and the
 //! number of times it was sent. It hands out fresh ids, says which requests
 //! have waited too long, and re-keys every request for a resend after a
