@@ -280,6 +280,16 @@ impl Shared {
         Ok((id, rx))
     }
 
+    /// Forgets request `id` if it is still in flight under that id (its
+    /// caller left): its remaining replies are dropped as they come, and
+    /// its deadline can no longer renew the connection.
+    pub fn abandon(&self, id: u64) {
+        let mut st = self.lock();
+        if st.table.remove(id).is_some() {
+            st.ignored.insert(id);
+        }
+    }
+
     /// The next reply on `rx` (`None`: the client closed and it will never
     /// come): leads while no one else does, or waits for the leader (or
     /// the background thread) to hand it over.

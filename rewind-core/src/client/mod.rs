@@ -542,6 +542,14 @@ impl Replies<'_> {
     }
 }
 
+impl Drop for Replies<'_> {
+    /// A caller that stops before the last reply (a read stopped early)
+    /// leaves its request: what still comes for it is dropped.
+    fn drop(&mut self) {
+        self.shared.abandon(self.id);
+    }
+}
+
 /// A `READ_STREAM` of up to `limit` events.
 fn stream_read(stream: &[u8], direction: Direction, from: u64, limit: usize) -> Request {
     Request::ReadStream {
