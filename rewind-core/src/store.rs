@@ -6,6 +6,7 @@
 //! commit is in flight wait for the next one, so many writers share the cost
 //! of each disk sync.
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -102,6 +103,42 @@ impl Drop for Pending {
         if let Some(f) = self.0.take() {
             f(Err(Error::Closed));
         }
+    }
+}
+
+/// What runs once the listeners and callers of one commit have been told.
+type Deferred = Vec<Box<dyn FnOnce()>>;
+
+thread_local! {
+    /// On the writer thread while it tells listeners and callers of one
+    /// commit: what is to run once they all have been told.
+    static AFTER_BATCH: RefCell<Option<Deferred>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` at the end of the commit being handed out, if this is the
+/// writer thread telling listeners and completions of one (so a wake-up
+/// two of them would each send goes once, after both); otherwise gives
+/// `f` back to be run now.
+pub(crate) fn after_batch(f: Box<dyn FnOnce()>) -> std::result::Result<(), Box<dyn FnOnce()>> {
+    AFTER_BATCH.with(|a| match a.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(f);
+            Ok(())
+        }
+        None => Err(f),
+    })
+}
+
+/// Tells the listeners and then the callers of one commit, and runs what
+/// they left for the end ([`after_batch`]).
+fn hand_out(tell: impl FnOnce()) {
+    AFTER_BATCH.with(|a| *a.borrow_mut() = Some(Vec::new()));
+    tell();
+    let queued = AFTER_BATCH
+        .with(|a| a.borrow_mut().take())
+        .unwrap_or_default();
+    for f in queued {
+        f();
     }
 }
 
@@ -847,15 +884,17 @@ fn commit_batch(
             }
         }
     }
-    if !committed.is_empty() {
-        let committed = Arc::new(committed);
-        for (_, l) in listeners.read().unwrap_or_else(|e| e.into_inner()).iter() {
-            l(&committed);
+    hand_out(|| {
+        if !committed.is_empty() {
+            let committed = Arc::new(committed);
+            for (_, l) in listeners.read().unwrap_or_else(|e| e.into_inner()).iter() {
+                l(&committed);
+            }
         }
-    }
-    for (p, r) in pendings.into_iter().zip(results) {
-        p.complete(r);
-    }
+        for (p, r) in pendings.into_iter().zip(results) {
+            p.complete(r);
+        }
+    });
 }
 
 /// Runs a visiting read and returns what it visited, copied out of the
@@ -904,4 +943,42 @@ pub(crate) fn range_between(
         return Err(Error::RangeOrder);
     }
     Ok(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn what_a_listener_leaves_for_the_end_runs_after_the_completions_of_its_commit() {
+        let store = Store::in_memory();
+        let (tx, rx) = mpsc::channel::<&'static str>();
+        let from_listener = Mutex::new(tx.clone());
+        store.add_listener(Box::new(move |_| {
+            let tx = from_listener.lock().unwrap().clone();
+            tx.send("listener").unwrap();
+            let later = tx.clone();
+            let queued = after_batch(Box::new(move || later.send("end of batch").unwrap()));
+            assert!(queued.is_ok(), "the writer thread is handing out a commit");
+        }));
+        let done = tx.clone();
+        store.append_multi_async(
+            vec![StreamAppend::new(
+                b"s",
+                vec![NewEvent::new("x")],
+                ExpectedVersion::Any,
+            )],
+            Box::new(move |r| {
+                r.unwrap();
+                done.send("completion").unwrap();
+            }),
+        );
+        let order: Vec<_> = (0..3)
+            .map(|_| rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap())
+            .collect();
+        assert_eq!(order, ["listener", "completion", "end of batch"]);
+        // Elsewhere than on the writer thread, nothing is deferred.
+        assert!(after_batch(Box::new(|| {})).is_err());
+    }
 }

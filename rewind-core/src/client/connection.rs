@@ -1,9 +1,9 @@
 //! One connection of a client: a ZeroMQ DEALER socket connected to the
 //! server (with the CURVE keys, when given) and a monitor that tells the
-//! I/O thread when the connection drops or a CURVE handshake fails.
+//! client when the connection drops or a CURVE handshake fails.
 //!
 //! A connection is never repaired: when it is in doubt (a drop, a reply
-//! that is late) the I/O thread opens a new one and resends what is in
+//! that is late) the client opens a new one and resends what is in
 //! flight there, so a reply on the old one can never be mistaken for one
 //! on the new.
 
@@ -43,7 +43,7 @@ impl Connection {
     ) -> Result<Connection> {
         let socket = ctx.socket(zmq::DEALER)?;
         socket.set_linger(0)?;
-        // Never block the I/O thread on a send: requests queue while the
+        // Never block a sender on the socket: requests queue while the
         // server is away (each caller waits for one reply at a time, so the
         // queue is bounded by the callers).
         socket.set_sndhwm(0)?;

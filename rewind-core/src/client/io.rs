@@ -1,9 +1,22 @@
-//! The I/O thread of a [`Client`](super::Client): the only code that
-//! touches the client's DEALER socket.
+//! The socket work of a [`Client`](super::Client): the connection's state
+//! behind one lock, worked by the callers' threads themselves and by one
+//! background thread.
 //!
-//! Callers hand it [`Command`]s through a channel and ring an inproc wake
-//! socket; it sends their requests (encoded by the callers), routes each
-//! reply to its caller by request id, and keeps the connection alive:
+//! A caller sends its request on the DEALER socket itself (under the
+//! lock), then waits for its reply. One waiting caller at a time is the
+//! *leader*: it polls the socket (outside the lock), reads what came and
+//! hands every reply to its request's channel, its own included, and runs
+//! the timers; when its own reply is in, it leaves the role. The others
+//! wait on their channels. With no leader, the background thread does the
+//! same (for subscriptions, and for requests still in flight when a leader
+//! leaves); it also takes the subscriptions' commands ([`Command`], through
+//! a channel and an inproc wake socket). A request so costs its caller no
+//! hand-over between threads of the client. The rules that keep a reply
+//! from waiting unseen: whoever touches the socket reads it until it has
+//! nothing more (so ZeroMQ's descriptor signals the next message), and a
+//! thread that is not the leader and touched it rings the leader's bell.
+//!
+//! The connection is kept alive the same way by whoever works it:
 //!
 //! - a request whose reply is late, or a dropped connection, makes it open
 //!   a new connection and resend everything in flight under new ids (a
@@ -17,9 +30,11 @@
 //!   timeout.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::client::connection::{Connection, LinkEvent};
@@ -36,21 +51,12 @@ use crate::{Error, LogFilter, Result};
 /// `EVENTS`… then `END`; an `Err` is the last.
 pub(crate) type ReplySink = Sender<Result<Reply>>;
 
-/// The most messages read from the socket before the I/O thread looks at
+/// The most messages read from the socket before its reader looks at
 /// its callers and timers again.
 const RECV_BURST: usize = 512;
 
-/// What a caller asks of the I/O thread.
+/// What a caller asks of the background thread.
 pub(crate) enum Command {
-    /// Send a request (already encoded, under request id 0).
-    Request {
-        /// The request.
-        request: Request,
-        /// Its frames.
-        frames: Vec<Vec<u8>>,
-        /// Where its replies go.
-        sink: ReplySink,
-    },
     /// Start a subscription.
     Subscribe {
         /// The caller's name for it.
@@ -80,11 +86,19 @@ pub(crate) enum Command {
     Close,
 }
 
-/// What callers share with the thread.
-#[derive(Default)]
+/// What callers and the background thread share.
 pub(crate) struct Shared {
-    /// A wake-up is on its way: callers need not send another.
-    pub wake_pending: AtomicBool,
+    /// The connection's state; whoever holds it may use the socket.
+    state: Mutex<Io>,
+    /// A wake-up of the background thread is on its way: callers need not
+    /// send another.
+    wake_pending: AtomicBool,
+    /// The callers' end of the background thread's wake pair.
+    ring: Mutex<zmq::Socket>,
+    /// The leader's bell: rung by a thread that touched the socket while a
+    /// leader polls it, or that handed it a reply; polled by the leader.
+    bell: UnixDatagram,
+    bell_rx: UnixDatagram,
 }
 
 struct Pending {
@@ -105,7 +119,7 @@ struct Sub {
     ack: Option<SyncSender<Result<u64>>>,
 }
 
-/// The state of the I/O thread.
+/// The state of the connection, behind [`Shared`]'s lock.
 pub(crate) struct Io {
     ctx: zmq::Context,
     endpoint: String,
@@ -113,9 +127,13 @@ pub(crate) struct Io {
     curve: Option<CurveBinary>,
     conn: Connection,
     connections: u64,
-    wake: zmq::Socket,
-    shared: Arc<Shared>,
-    rx: Receiver<Command>,
+    /// A caller is the leader (polls the socket and runs the timers).
+    leader: bool,
+    /// The client is closed: nothing more is sent.
+    closed: bool,
+    /// The monitor of this connection was read to its end once: ZeroMQ's
+    /// descriptor signals only after a read found nothing.
+    link_armed: bool,
     table: RequestTable<Pending>,
     subs: HashMap<u64, Sub>,
     /// Request id → subscription key.
@@ -132,9 +150,210 @@ pub(crate) struct Io {
     link_error: Option<String>,
 }
 
+impl Background {
+    /// Runs until [`Command::Close`] or until every caller is gone.
+    pub fn run(self) {
+        let shared = self.shared.clone();
+        let mut woken = false;
+        let mut monitor = false;
+        loop {
+            let mut st = shared.lock();
+            if woken {
+                if !self.take_commands(&mut st) {
+                    break;
+                }
+                if st.leader {
+                    // Touched the socket under a leader: read it to its
+                    // end and tell the leader.
+                    st.flush();
+                    st.receive();
+                    drop(st);
+                    shared.ring_leader();
+                    st = shared.lock();
+                }
+            }
+            let poll = if st.leader {
+                None
+            } else {
+                let drained = st.service(monitor);
+                let timeout = if drained { st.poll_timeout() } else { 0 };
+                Some((st.fds(), timeout))
+            };
+            drop(st);
+            let (woke, link) = match poll {
+                None => {
+                    let mut items = [self.wake.as_poll_item(zmq::POLLIN)];
+                    let _ = zmq::poll(&mut items, -1);
+                    (items[0].is_readable(), false)
+                }
+                Some(((socket, link), timeout)) => {
+                    let mut items = [
+                        self.wake.as_poll_item(zmq::POLLIN),
+                        zmq::PollItem::from_fd(socket, zmq::POLLIN),
+                        zmq::PollItem::from_fd(link, zmq::POLLIN),
+                    ];
+                    if let Err(e) = zmq::poll(&mut items, timeout) {
+                        if e != zmq::Error::EINTR {
+                            log::error!("client background thread: poll failed: {e}");
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                    (items[0].is_readable(), items[2].is_readable())
+                }
+            };
+            woken = woke;
+            monitor = link;
+        }
+        let mut st = shared.lock();
+        st.shutdown();
+        drop(st);
+        shared.ring_leader();
+    }
+
+    /// Takes every waiting command; `false` when the thread is to stop.
+    fn take_commands(&self, st: &mut Io) -> bool {
+        while self.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        // Cleared before the channel is drained: a command sent after the
+        // drain rings again.
+        self.shared.wake_pending.store(false, Ordering::SeqCst);
+        loop {
+            match self.rx.try_recv() {
+                Ok(Command::Close) | Err(TryRecvError::Disconnected) => return false,
+                Ok(cmd) => st.command(cmd),
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+}
+
+/// The background thread's ends: its wake socket and the command channel.
+pub(crate) struct Background {
+    shared: Arc<Shared>,
+    wake: zmq::Socket,
+    rx: Receiver<Command>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Io> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rings the leader's bell (a full bell is rung already).
+    fn ring_leader(&self) {
+        let _ = self.bell.send(&[0]);
+    }
+
+    /// Wakes the background thread (once, until it has looked).
+    pub fn wake_background(&self) {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            // The thread may be gone (closed): the caller learns it from
+            // the channel or from the state.
+            let _ = ring.send(&b""[..], zmq::DONTWAIT);
+        }
+    }
+
+    /// Sends a request (encoded under request id 0); its replies come on
+    /// the receiver, through [`next`](Shared::next). Returns the request's
+    /// id too (a resend changes it: it only tells whether the request is
+    /// still the one in flight).
+    ///
+    /// Errors: [`Error::Closed`] when the client is closed.
+    pub fn request(
+        &self,
+        request: Request,
+        frames: Vec<Vec<u8>>,
+    ) -> Result<(u64, Receiver<Result<Reply>>)> {
+        let (sink, rx) = std::sync::mpsc::channel();
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let id = st.request(request, frames, sink, Instant::now());
+        st.flush();
+        st.receive();
+        let ring = st.leader;
+        drop(st);
+        if ring {
+            self.ring_leader();
+        }
+        Ok((id, rx))
+    }
+
+    /// Forgets request `id` if it is still in flight under that id (its
+    /// caller left): its remaining replies are dropped as they come, and
+    /// its deadline can no longer renew the connection.
+    pub fn abandon(&self, id: u64) {
+        let mut st = self.lock();
+        if st.table.remove(id).is_some() {
+            st.ignored.insert(id);
+        }
+    }
+
+    /// The next reply on `rx` (`None`: the client closed and it will never
+    /// come): leads while no one else does, or waits for the leader (or
+    /// the background thread) to hand it over.
+    ///
+    /// A leader that leaves with only its own request (`id`, a read whose
+    /// rest is coming) in flight wakes nobody: it will be back for the
+    /// next reply, and what comes meanwhile waits in ZeroMQ's queue.
+    pub fn next(&self, id: u64, rx: &Receiver<Result<Reply>>) -> Option<Result<Reply>> {
+        match rx.try_recv() {
+            Ok(r) => return Some(r),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        let mut st = self.lock();
+        if st.leader || st.closed {
+            drop(st);
+            return rx.recv().ok();
+        }
+        st.leader = true;
+        let mut monitor = false;
+        let reply = loop {
+            let drained = st.service(monitor);
+            match rx.try_recv() {
+                Ok(r) => break Some(r),
+                Err(TryRecvError::Disconnected) => break None,
+                Err(TryRecvError::Empty) => {}
+            }
+            if st.closed {
+                drop(st);
+                let r = rx.recv().ok();
+                st = self.lock();
+                break r;
+            }
+            let (socket, link) = st.fds();
+            let timeout = if drained { st.poll_timeout() } else { 0 };
+            drop(st);
+            let mut items = [
+                zmq::PollItem::from_fd(socket, zmq::POLLIN),
+                zmq::PollItem::from_fd(link, zmq::POLLIN),
+                zmq::PollItem::from_fd(self.bell_rx.as_raw_fd(), zmq::POLLIN),
+            ];
+            if zmq::poll(&mut items, timeout).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            monitor = items[1].is_readable();
+            if items[2].is_readable() {
+                let mut buf = [0u8; 16];
+                while self.bell_rx.recv(&mut buf).is_ok() {}
+            }
+            st = self.lock();
+        };
+        st.leader = false;
+        let handover = st.needs_receiver_besides(id);
+        drop(st);
+        if handover {
+            self.wake_background();
+        }
+        reply
+    }
+}
+
 impl Io {
-    /// Connects to `endpoint` and makes the thread's state, and the ends
-    /// callers keep: the command channel, the wake socket, the shared flag.
+    /// Connects to `endpoint` and makes the state the callers and the
+    /// background thread share, and the background thread's ends.
     ///
     /// Errors: [`Error::InvalidArgument`] for an endpoint ZeroMQ cannot
     /// connect to, [`Error::Network`] when the messaging layer fails.
@@ -142,7 +361,7 @@ impl Io {
         endpoint: &str,
         options: ClientOptions,
         curve: Option<CurveBinary>,
-    ) -> Result<(Io, Sender<Command>, zmq::Socket, Arc<Shared>)> {
+    ) -> Result<(Background, Sender<Command>, Arc<Shared>)> {
         let ctx = zmq::Context::new();
         let conn = Connection::open(&ctx, endpoint, curve.as_ref(), 1)?;
         let wake_name = "inproc://rewind-client-wake";
@@ -151,8 +370,14 @@ impl Io {
         let ring = ctx.socket(zmq::PAIR)?;
         ring.set_linger(0)?;
         ring.connect(wake_name)?;
+        let (bell, bell_rx) = UnixDatagram::pair()
+            .and_then(|(a, b)| {
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                Ok((a, b))
+            })
+            .map_err(|e| Error::Network(format!("cannot make the client's bell: {e}")))?;
         let (tx, rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(Shared::default());
         let io = Io {
             table: RequestTable::new(options.request_timeout, options.retries),
             ctx,
@@ -161,9 +386,9 @@ impl Io {
             curve,
             conn,
             connections: 1,
-            wake,
-            shared: shared.clone(),
-            rx,
+            leader: false,
+            closed: false,
+            link_armed: false,
             subs: HashMap::new(),
             sub_ids: HashMap::new(),
             ignored: HashSet::new(),
@@ -172,111 +397,115 @@ impl Io {
             reconnect: false,
             link_error: None,
         };
-        Ok((io, tx, ring, shared))
+        let shared = Arc::new(Shared {
+            state: Mutex::new(io),
+            wake_pending: AtomicBool::new(false),
+            ring: Mutex::new(ring),
+            bell,
+            bell_rx,
+        });
+        let background = Background {
+            shared: shared.clone(),
+            wake,
+            rx,
+        };
+        Ok((background, tx, shared))
     }
 
-    /// Runs until [`Command::Close`] or until every caller is gone.
-    pub fn run(mut self) {
-        loop {
-            let now = Instant::now();
-            let timeout = match self.next_timer(now) {
-                None => -1,
-                Some(t) => {
-                    let ms = t.saturating_duration_since(now).as_millis();
-                    // Round up: waking early would only spin.
-                    i64::try_from(ms).unwrap_or(i64::MAX).saturating_add(1)
-                }
-            };
-            let (readable, writable, monitor, woken) = {
-                let mut out = zmq::POLLIN;
-                if !self.outbox.is_empty() {
-                    out |= zmq::POLLOUT;
-                }
-                let mut items = [
-                    self.conn.socket.as_poll_item(out),
-                    self.conn.monitor.as_poll_item(zmq::POLLIN),
-                    self.wake.as_poll_item(zmq::POLLIN),
-                ];
-                if let Err(e) = zmq::poll(&mut items, timeout) {
-                    if e != zmq::Error::EINTR {
-                        log::error!("client I/O thread: poll failed: {e}");
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    continue;
-                }
-                (
-                    items[0].is_readable(),
-                    items[0].is_writable(),
-                    items[1].is_readable(),
-                    items[2].is_readable(),
-                )
-            };
-            if woken && !self.take_commands() {
+    /// The descriptors that signal the socket and its monitor.
+    fn fds(&self) -> (std::os::unix::io::RawFd, std::os::unix::io::RawFd) {
+        // ZMQ_FD cannot fail on a live socket; -1 is ignored by poll.
+        (
+            self.conn.socket.get_fd().unwrap_or(-1),
+            self.conn.monitor.get_fd().unwrap_or(-1),
+        )
+    }
+
+    /// How long to poll before a timer is due, in ZeroMQ's terms.
+    fn poll_timeout(&self) -> i64 {
+        let now = Instant::now();
+        match self.next_timer(now) {
+            None => -1,
+            Some(t) => {
+                let ms = t.saturating_duration_since(now).as_millis();
+                // Round up: waking early would only spin.
+                i64::try_from(ms).unwrap_or(i64::MAX).saturating_add(1)
+            }
+        }
+    }
+
+    /// Whether someone must poll the socket when no caller leads: requests
+    /// or subscriptions in flight, or messages waiting to leave.
+    fn needs_receiver_besides(&self, id: u64) -> bool {
+        let others = self.table.len() - usize::from(self.table.contains(id));
+        !self.closed && (others > 0 || !self.subs.is_empty() || !self.outbox.is_empty())
+    }
+
+    /// Everything due on the socket: the monitor's news (when `monitor`),
+    /// what waits to leave, what came, the timers and a new connection
+    /// when one is needed. `false` when the socket was not read to its end
+    /// (poll again at once).
+    fn service(&mut self, monitor: bool) -> bool {
+        let mut monitor = monitor;
+        // A new connection's monitor is read once more, to arm it.
+        for _ in 0..2 {
+            if monitor || !self.link_armed {
+                self.link_armed = true;
+                self.link_events();
+            }
+            self.flush();
+            self.receive();
+            self.timers(Instant::now());
+            if !self.reconnect {
                 break;
             }
-            if writable {
-                self.flush();
-            }
-            if readable {
-                self.receive();
-            }
-            if monitor {
-                for event in self.conn.events() {
-                    match event {
-                        LinkEvent::Disconnected => self.reconnect = true,
-                        LinkEvent::HandshakeFailed(why) => {
-                            log::warn!("client of {}: {why}", self.endpoint);
-                            self.link_error = Some(why);
-                        }
-                    }
-                }
-            }
-            self.timers(Instant::now());
-            if self.reconnect {
-                self.renew(Instant::now());
-            }
+            self.renew(Instant::now());
+            monitor = false;
         }
-        self.shutdown();
+        self.flush();
+        self.receive()
     }
 
-    /// Takes every waiting command; `false` when the thread is to stop.
-    fn take_commands(&mut self) -> bool {
-        while self.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
-        // Cleared before the channel is drained: a command sent after the
-        // drain rings again.
-        self.shared.wake_pending.store(false, Ordering::SeqCst);
-        loop {
-            match self.rx.try_recv() {
-                Ok(Command::Close) | Err(TryRecvError::Disconnected) => return false,
-                Ok(cmd) => self.command(cmd),
-                Err(TryRecvError::Empty) => return true,
+    fn link_events(&mut self) {
+        for event in self.conn.events() {
+            match event {
+                LinkEvent::Disconnected => self.reconnect = true,
+                LinkEvent::HandshakeFailed(why) => {
+                    log::warn!("client of {}: {why}", self.endpoint);
+                    self.link_error = Some(why);
+                }
             }
         }
+    }
+
+    /// Sends a caller's request (encoded under request id 0).
+    fn request(
+        &mut self,
+        request: Request,
+        frames: Vec<Vec<u8>>,
+        sink: ReplySink,
+        now: Instant,
+    ) -> u64 {
+        let id = self.table.insert(
+            Pending {
+                request,
+                frames,
+                sink,
+                progress: ReadProgress::default(),
+                shutting_down: false,
+            },
+            now,
+        );
+        let entry = self.table.get_mut(id).expect("just inserted");
+        entry.req.frames[1] = id.to_be_bytes().to_vec();
+        let frames = entry.req.frames.clone();
+        self.send(frames);
+        id
     }
 
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Request {
-                request,
-                frames,
-                sink,
-            } => {
-                let id = self.table.insert(
-                    Pending {
-                        request,
-                        frames,
-                        sink,
-                        progress: ReadProgress::default(),
-                        shutting_down: false,
-                    },
-                    now,
-                );
-                let entry = self.table.get_mut(id).expect("just inserted");
-                entry.req.frames[1] = id.to_be_bytes().to_vec();
-                let frames = entry.req.frames.clone();
-                self.send(frames);
-            }
             Command::Subscribe {
                 key,
                 from,
@@ -378,13 +607,16 @@ impl Io {
         }
     }
 
-    fn receive(&mut self) {
+    /// Reads what came, up to a burst; `true` when the socket has nothing
+    /// more (so its descriptor will signal the next message).
+    fn receive(&mut self) -> bool {
         for _ in 0..RECV_BURST {
             match self.conn.socket.recv_multipart(zmq::DONTWAIT) {
                 Ok(frames) => self.message(&frames),
-                Err(_) => return,
+                Err(_) => return true,
             }
         }
+        false
     }
 
     fn message(&mut self, frames: &[Vec<u8>]) {
@@ -637,6 +869,7 @@ impl Io {
         log::debug!("client of {}: new connection", self.endpoint);
         self.connections += 1;
         self.conn = conn;
+        self.link_armed = false;
         self.outbox.clear();
         self.ignored.clear();
         let (ids, failed) = self.table.rekey_all(now);
@@ -679,7 +912,8 @@ impl Io {
 
     /// Ends every subscription (asking the server too) and fails what is
     /// in flight with [`Error::Closed`].
-    fn shutdown(mut self) {
+    fn shutdown(&mut self) {
+        self.closed = true;
         let subs: Vec<Sub> = self.subs.drain().map(|(_, s)| s).collect();
         for sub in subs {
             self.send_request(sub.wire_id, &Request::Unsubscribe);

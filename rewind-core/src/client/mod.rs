@@ -8,11 +8,11 @@
 //! |---|---|
 //! | `options` | [`ClientOptions`]: timeouts, retries, the credit window, CURVE keys |
 //! | `connection` | one DEALER socket and its monitor |
-//! | `io` | the I/O thread: sends requests, routes replies by request id, reconnects and resends |
+//! | `io` | the socket work, done by the callers' threads (one leads: it polls and routes replies by request id) and by a background thread when none leads: reconnects, resends, subscriptions |
 //! | `table` | the request table: ids, deadlines, resends (no sockets) |
 //! | `reads` | the rest of a read cut off by a reconnect (no sockets) |
 //! | `credit` | a subscription's credit window (no sockets) |
-//! | `tracker` | a subscription's state in the I/O thread: resume position, liveness (no sockets) |
+//! | `tracker` | a subscription's state in the connection: resume position, liveness (no sockets) |
 //! | `subscription` | [`RemoteSubscription`] and [`RemoteStopHandle`] |
 //!
 //! ```no_run
@@ -58,8 +58,6 @@ pub use crate::event_store::{StoreInfo, StreamListing};
 /// What every handle of one client shares.
 pub(crate) struct Inner {
     tx: Sender<Command>,
-    /// The caller's end of the wake pair.
-    wake: Mutex<zmq::Socket>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     options: ClientOptions,
@@ -67,24 +65,16 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Hands a command to the I/O thread and wakes it.
+    /// Hands a command to the background thread and wakes it.
     pub(crate) fn command(&self, cmd: Command) -> Result<()> {
         self.tx.send(cmd).map_err(|_| Error::Closed)?;
-        if !self.shared.wake_pending.swap(true, Ordering::SeqCst) {
-            let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
-            // The thread may be gone (closed): then the channel said so, or
-            // will on the next call.
-            let _ = wake.send(&b""[..], zmq::DONTWAIT);
-        }
+        self.shared.wake_background();
         Ok(())
     }
 
     fn close(&self) {
         let _ = self.tx.send(Command::Close);
-        {
-            let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = wake.send(&b""[..], zmq::DONTWAIT);
-        }
+        self.shared.wake_background();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
@@ -103,8 +93,10 @@ impl Drop for Inner {
 ///
 /// A `Client` is a cheap handle: clones share one connection, and any
 /// number of threads may call it at once; their requests are in flight
-/// together (their appends share the server's group commit). One
-/// background thread owns the socket. The connection is made lazily:
+/// together (their appends share the server's group commit). A caller's
+/// thread sends its request and, while no other waits on the socket,
+/// receives the replies itself; one background thread keeps the
+/// subscriptions and whatever is in flight when no caller waits. The connection is made lazily:
 /// [`connect`](Client::connect) only checks the endpoint, and a server
 /// that is not there yet is found when it comes.
 ///
@@ -151,15 +143,14 @@ impl Client {
     /// that this build of ZeroMQ cannot use.
     pub fn connect_with(endpoint: &str, options: ClientOptions) -> Result<Client> {
         let curve = options.check()?;
-        let (io, tx, wake, shared) = Io::open(endpoint, options.clone(), curve)?;
+        let (background, tx, shared) = Io::open(endpoint, options.clone(), curve)?;
         let thread = std::thread::Builder::new()
             .name("rewind-client".into())
-            .spawn(move || io.run())
+            .spawn(move || background.run())
             .map_err(|e| Error::Internal(format!("cannot start the client's thread: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 tx,
-                wake: Mutex::new(wake),
                 shared,
                 thread: Mutex::new(Some(thread)),
                 options,
@@ -180,16 +171,15 @@ impl Client {
         self.inner.close();
     }
 
-    /// Sends a request; its replies come on the receiver.
-    fn call(&self, request: Request) -> Result<mpsc::Receiver<Result<Reply>>> {
+    /// Sends a request; its replies come through the returned handle.
+    fn call(&self, request: Request) -> Result<Replies<'_>> {
         let frames = encode_request(0, &request)?;
-        let (sink, rx) = mpsc::channel();
-        self.inner.command(Command::Request {
-            request,
-            frames,
-            sink,
-        })?;
-        Ok(rx)
+        let (id, rx) = self.inner.shared.request(request, frames)?;
+        Ok(Replies {
+            shared: &self.inner.shared,
+            id,
+            rx,
+        })
     }
 
     /// Sends a request with one reply, and waits for it.
@@ -539,6 +529,29 @@ impl Client {
             start,
             self.inner.options.credit_window,
         ))
+    }
+}
+
+/// The replies of one request, as they come.
+struct Replies<'a> {
+    shared: &'a Shared,
+    /// The request's first id.
+    id: u64,
+    rx: mpsc::Receiver<Result<Reply>>,
+}
+
+impl Replies<'_> {
+    /// The next reply; `Err` when the client closed before it came.
+    fn recv(&self) -> std::result::Result<Result<Reply>, mpsc::RecvError> {
+        self.shared.next(self.id, &self.rx).ok_or(mpsc::RecvError)
+    }
+}
+
+impl Drop for Replies<'_> {
+    /// A caller that stops before the last reply (a read stopped early)
+    /// leaves its request: what still comes for it is dropped.
+    fn drop(&mut self) {
+        self.shared.abandon(self.id);
     }
 }
 

@@ -2,11 +2,11 @@
 //! the methods of the embedded [`Subscription`](crate::Subscription), and
 //! [`RemoteStopHandle`], which stops it from any thread.
 //!
-//! The I/O thread feeds it events through a channel; it hands them out one
-//! by one (or in batches), keeps its position, and tells the I/O thread
-//! how many it consumed, which is how credit goes back to the server.
-//! Reconnects and server restarts are the I/O thread's business: here they
-//! show only as a pause.
+//! Whoever reads the client's socket feeds it events through a channel;
+//! it hands them out one by one (or in batches), keeps its position, and
+//! tells the background thread how many it consumed, which is how credit
+//! goes back to the server. Reconnects and server restarts are the
+//! connection's business: here they show only as a pause.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,7 +90,7 @@ pub struct RemoteSubscription {
     buf: VecDeque<Event>,
     /// The position after the last event handed out (or reported passed).
     position: u64,
-    /// Events handed out and not yet reported to the I/O thread.
+    /// Events handed out and not yet reported to the background thread.
     unreported: u64,
     /// Report consumption once this many events are unreported.
     report_every: u64,
@@ -206,7 +206,7 @@ impl RemoteSubscription {
         }
     }
 
-    /// Tells the I/O thread what was consumed (so credit goes back).
+    /// Tells the background thread what was consumed (so credit goes back).
     fn report(&mut self) {
         if self.unreported > 0 {
             let n = std::mem::take(&mut self.unreported);

@@ -1,4 +1,4 @@
-//! The request table of a client's I/O thread (no sockets): every request
+//! The request table of a client's connection (no sockets): every request
 //! in flight under its request id, with the time its reply is due and the
 //! number of times it was sent. It hands out fresh ids, says which requests
 //! have waited too long, and re-keys every request for a resend after a
@@ -93,9 +93,13 @@ impl<R> RequestTable<R> {
     }
 
     /// How many requests are in flight.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether request `id` is in flight.
+    pub fn contains(&self, id: u64) -> bool {
+        self.entries.contains_key(&id)
     }
 
     /// The earliest deadline, if any request is in flight.

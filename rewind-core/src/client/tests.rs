@@ -447,6 +447,32 @@ fn a_read_cut_off_goes_on_where_it_stopped_on_a_new_connection() {
 }
 
 #[test]
+fn a_read_stopped_early_is_left_and_never_sent_again() {
+    let server = StandIn::start(Store::in_memory(), None);
+    let c = Client::connect_with(&server.endpoint, quick()).unwrap();
+    numbers(&c, 0..7);
+    // The read's END never comes; the visitor stops it before.
+    server.quirks.cut_reads.store(1, Ordering::SeqCst);
+    let mut seen = 0;
+    c.read_log(0, 100, |_| {
+        seen += 1;
+        seen < 2
+    })
+    .unwrap();
+    assert_eq!(seen, 2);
+    let before = server.quirks.requests.load(Ordering::SeqCst);
+    // Past the read's deadline: had the client kept it, the next call
+    // would find it late and send it again on a new connection.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(c.next_position().unwrap(), 7);
+    assert_eq!(
+        server.quirks.requests.load(Ordering::SeqCst),
+        before + 1,
+        "only the INFO was sent"
+    );
+}
+
+#[test]
 fn a_server_that_never_answers_gives_a_network_error_after_the_retries() {
     let server = StandIn::start(Store::in_memory(), None);
     server.quirks.silent.store(true, Ordering::SeqCst);

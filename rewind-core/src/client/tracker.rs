@@ -1,5 +1,5 @@
-//! The state of one remote subscription as the I/O thread keeps it (no
-//! sockets): where to resume, whether `CaughtUp` was handed out, its credit,
+//! The state of one remote subscription as the client's connection keeps
+//! it (no sockets): where to resume, whether `CaughtUp` was handed out, its credit,
 //! when the server was last heard from, and what to do next (wait, send
 //! `SUBSCRIBE` again, renew the connection, or give up).
 //!

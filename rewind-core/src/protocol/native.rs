@@ -1027,8 +1027,22 @@ fn frame_direction(frame: &[u8]) -> Result<Direction, String> {
 }
 
 /// Decodes one event record at the body's cursor.
+/// A field of event `index`, named in an error message only when one is
+/// made (formatting it for every field of every event cost more than the
+/// decoding).
+struct EventField {
+    index: usize,
+    name: &'static str,
+}
+
+impl fmt::Display for EventField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event {}: {}", self.index, self.name)
+    }
+}
+
 fn event_at<'a>(body: &mut Body<'a>, index: usize) -> Result<EventRef<'a>, String> {
-    let field = |name: &'static str| format!("event {index}: {name}");
+    let field = |name: &'static str| EventField { index, name };
     let position = body.u64(&field("position"))?;
     let version = body.u64(&field("version"))?;
     let stream = body.str8(&field("stream name"))?;

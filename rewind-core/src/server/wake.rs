@@ -38,13 +38,23 @@ pub(super) struct Waker {
 }
 
 impl Waker {
-    pub fn wake(&self) {
+    /// Wakes the server thread; on the store's writer thread, handing out
+    /// a commit, once that commit's listeners and completions are all
+    /// done (they post a note each: the server wakes once for them all).
+    pub fn wake(self: &Arc<Self>) {
         if !self.pending.swap(true, Ordering::SeqCst) {
-            let s = self.socket.lock().unwrap_or_else(|e| e.into_inner());
-            // The wake socket's queue is never full (one message at most is
-            // pending), so a failure here means the server is gone.
-            let _ = s.send(&b""[..], zmq::DONTWAIT);
+            let me = self.clone();
+            if let Err(now) = crate::store::after_batch(Box::new(move || me.send())) {
+                now();
+            }
         }
+    }
+
+    fn send(&self) {
+        let s = self.socket.lock().unwrap_or_else(|e| e.into_inner());
+        // The wake socket's queue is never full (one message at most is
+        // pending), so a failure here means the server is gone.
+        let _ = s.send(&b""[..], zmq::DONTWAIT);
     }
 }
 
