@@ -75,8 +75,8 @@ pub enum Target {
     RawPostgres,
     /// Rewind on PostgreSQL, one store.
     RewindPostgres,
-    /// Rewind on PostgreSQL, several stores on the one database, the
-    /// clients spread over them.
+    /// Rewind on PostgreSQL, several stores on the one database, each
+    /// client sending its calls to them in turn.
     RewindPostgresShared,
     /// Rewind on LMDB.
     RewindLmdb,
@@ -230,12 +230,13 @@ impl Bench {
                     Target::RewindLmdb => std::slice::from_ref(&self.lmdb),
                     _ => std::slice::from_ref(&self.memory),
                 };
-                let per_client: Vec<Store> = (0..clients)
-                    .map(|c| stores[c % stores.len()].clone())
-                    .collect();
+                // Each client sends its calls to the stores in turn, as
+                // a client behind a load balancer would.
+                let per_client = vec![(); clients];
                 let data = &self.data;
-                timed(per_client, window, |store, c, _| {
+                timed(per_client, window, |_, c, i| {
                     let stream = format!("r{round}-c{c}");
+                    let store = &stores[(c + i as usize) % stores.len()];
                     store.append(
                         stream.as_bytes(),
                         vec![NewEvent::new(data.clone())],
