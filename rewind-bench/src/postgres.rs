@@ -156,7 +156,6 @@ const RAW_INSERT: &str =
 
 /// Everything the measurements run on.
 struct Bench {
-    cluster: Cluster,
     raw_db: String,
     single: Store,
     shared: Vec<Store>,
@@ -167,6 +166,9 @@ struct Bench {
     data: Vec<u8>,
     /// Appends made so far, so that every raw row and stream is new.
     round: u64,
+    /// The cluster, last: it is stopped and removed after the stores are
+    /// closed.
+    cluster: Cluster,
 }
 
 impl Bench {
