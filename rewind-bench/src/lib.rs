@@ -21,7 +21,9 @@
 //! The modules: [`machine`] describes the host, [`net`] holds the ZeroMQ
 //! figures (1 to 4), [`embedded`] the Rust API figures (5 to 7),
 //! [`streams`] those of appends across streams and subscriptions (8 to 10),
-//! and [`report`] the table.
+//! and [`report`] the table. [`postgres`] holds the PostgreSQL figures
+//! (the `rewind-bench-postgres` binary), measured beside raw PostgreSQL
+//! inserts and beside LMDB.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,6 +32,7 @@ pub mod embedded;
 pub mod machine;
 pub mod net;
 pub mod peers;
+pub mod postgres;
 pub mod report;
 pub mod streams;
 

@@ -6,10 +6,14 @@
 //! as root).
 //!
 //! [`Cluster::shared`] starts one cluster per test binary; tests that stop
-//! and restart PostgreSQL start their own with [`Cluster::start`]. A
-//! cluster that cannot be started fails the test with the reason (never a
-//! silent skip). A watchdog process removes the cluster if the test binary
-//! dies without cleaning up.
+//! and restart PostgreSQL start their own with [`Cluster::start`]. Test
+//! clusters run with `fsync=off`; [`Cluster::start_with`] takes
+//! [`ClusterOptions`] (a durable cluster for a benchmark, in a directory on
+//! disk, and settings of its own). [`Cluster::replica_of`] makes a
+//! streaming replica of a running cluster (`pg_basebackup -R`), which
+//! [`Cluster::promote`] turns into a primary. A cluster that cannot be
+//! started fails the test with the reason (never a silent skip). A watchdog
+//! process removes the cluster if the test binary dies without cleaning up.
 
 use std::ffi::CString;
 use std::os::unix::process::CommandExt;
@@ -22,12 +26,31 @@ use std::sync::OnceLock;
 pub struct Cluster {
     /// The cluster's directory: `data/`, the socket, `log`.
     dir: PathBuf,
-    /// The directory of `initdb`, `pg_ctl` and `postgres`.
+    /// The directory of `initdb`, `pg_ctl`, `pg_basebackup` and `postgres`.
     bin: PathBuf,
     port: u16,
     /// The user and group the server runs as, when not the caller's.
     run_as: Option<(u32, u32)>,
+    /// The server's settings (`-c name=value` each) beyond the port and
+    /// socket.
+    settings: Vec<String>,
     next_db: AtomicUsize,
+}
+
+/// How a cluster is made and run.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Whether commits are synced to disk (`fsync=on`): for measurements.
+    /// Off by default, as tests need no durability across a crash of the
+    /// machine.
+    pub durable: bool,
+    /// The directory the cluster's own temporary directory goes in
+    /// (default: the system's temporary directory). A durable cluster
+    /// belongs on disk, not on tmpfs.
+    pub parent: Option<PathBuf>,
+    /// More server settings, `name=value` each (passed as `-c`; values
+    /// without spaces or quotes).
+    pub settings: Vec<String>,
 }
 
 static SHARED: OnceLock<Cluster> = OnceLock::new();
@@ -39,12 +62,18 @@ extern "C" fn stop_shared() {
 }
 
 /// The directory holding `initdb` and `pg_ctl`: on the `PATH`, or where
-/// Debian's `postgresql` package puts them (the highest version).
+/// Debian's `postgresql` package puts them (the highest version). A `pg_ctl`
+/// on the `PATH` that is a link (Debian's wrappers in `/usr/local/bin`)
+/// stands for the directory it points into, where `pg_basebackup` is too.
 fn find_bin_dir() -> Option<PathBuf> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         if let Some(d) = std::env::split_paths(&path).find(|d| has_tools(d)) {
-            return Some(d);
+            let real = std::fs::canonicalize(d.join("pg_ctl"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .filter(|r| has_tools(r));
+            return Some(real.unwrap_or(d));
         }
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -127,44 +156,115 @@ impl Cluster {
         })
     }
 
-    /// Creates and starts a new cluster of its own.
+    /// Creates and starts a new cluster of its own, for tests (`fsync=off`).
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(&ClusterOptions::default())
+    }
+
+    /// A new directory for a cluster, owned by the user it runs as, and
+    /// the cluster in it (not created yet).
+    fn prepare(options: &ClusterOptions) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let run_as = unprivileged_user()?;
-        let dir = tempfile::Builder::new()
-            .prefix("rewind-pg-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?
-            .keep();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("rewind-pg-");
+        let dir = match &options.parent {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?
+        .keep();
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
                 .map_err(|e| format!("cannot give {} to nobody: {e}", dir.display()))?;
         }
+        let mut settings = vec![
+            "listen_addresses=127.0.0.1".to_string(),
+            format!("fsync={}", if options.durable { "on" } else { "off" }),
+            "max_connections=300".to_string(),
+        ];
+        settings.extend(options.settings.iter().cloned());
         let cluster = Cluster {
             dir,
             bin,
             port: free_port()?,
             run_as,
+            settings,
             next_db: AtomicUsize::new(0),
         };
         cluster.watch();
+        Ok(cluster)
+    }
+
+    /// Creates and starts a new cluster of its own, as `options` say.
+    pub fn start_with(options: &ClusterOptions) -> Result<Cluster, String> {
+        let cluster = Cluster::prepare(options)?;
         let data = cluster.data_dir();
+        let mut initdb = vec![
+            "-D",
+            data.to_str().expect("UTF-8 path"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ];
+        if !options.durable {
+            initdb.push("--no-sync");
+        }
+        cluster.run("initdb", &initdb)?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// A streaming replica of `primary`, started: a copy of its data made
+    /// with `pg_basebackup -R` (which writes the connection to the primary
+    /// into the copy and marks it a standby), running on a port of its own
+    /// with `cluster_name` set to `name`, the name the primary's
+    /// `synchronous_standby_names` knows it by. `options.settings` come
+    /// after the primary's (a later `-c` wins).
+    pub fn replica_of(
+        primary: &Cluster,
+        name: &str,
+        options: &ClusterOptions,
+    ) -> Result<Cluster, String> {
+        let mut cluster = Cluster::prepare(options)?;
+        let mut settings = primary.settings.clone();
+        settings.push(format!("cluster_name={name}"));
+        settings.extend(options.settings.iter().cloned());
+        cluster.settings = settings;
+        let data = cluster.data_dir();
+        let port = primary.port.to_string();
         cluster.run(
-            "initdb",
+            "pg_basebackup",
             &[
                 "-D",
                 data.to_str().expect("UTF-8 path"),
+                "-h",
+                primary.dir.to_str().expect("UTF-8 path"),
+                "-p",
+                &port,
                 "-U",
                 "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
+                "-X",
+                "stream",
+                "-R",
+                "--checkpoint=fast",
             ],
         )?;
         cluster.start_server()?;
         Ok(cluster)
+    }
+
+    /// Turns a replica into a primary (`pg_ctl promote`), waiting until it
+    /// accepts writes.
+    pub fn promote(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().expect("UTF-8 path"), "-w", "promote"],
+        )
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -200,11 +300,11 @@ impl Cluster {
 
     /// Starts the server (again) on the cluster's port and socket.
     pub fn start_server(&self) -> Result<(), String> {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-            self.port,
-            self.dir.display()
-        );
+        let mut opts = format!("-p {} -k {}", self.port, self.dir.display());
+        for s in &self.settings {
+            opts.push_str(" -c ");
+            opts.push_str(s);
+        }
         let data = self.data_dir();
         let log = self.dir.join("log");
         self.run(

@@ -5,10 +5,13 @@
 //! (`subscriptions`), racing writers of multi-stream appends (`races`) and
 //! the in-process server (`server_api`). Every suite that runs on both
 //! backends runs on PostgreSQL too (a cluster started by the binary); the
-//! PostgreSQL backend's own tests are in `postgres`.
+//! PostgreSQL backend's own tests are in `postgres`, and its failover to a
+//! promoted synchronous replica in `failover`.
 
 mod appends;
 mod backward;
+#[cfg(feature = "postgres")]
+mod failover;
 mod fixture;
 mod log_filter;
 #[cfg(feature = "postgres")]
