@@ -62,7 +62,7 @@ class Cluster:
         data = str(self.dir / "data")
         self._run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")
-        opts = "-p {0} -k {1} -c listen_addresses=127.0.0.1 -c fsync=off".format(
+        opts = "-p {0} -k {1} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400".format(
             self.port, self.dir
         )
         self._run("pg_ctl", "-D", data, "-l", str(self.dir / "log"), "-w", "-o", opts, "start")
