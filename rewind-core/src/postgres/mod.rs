@@ -108,9 +108,7 @@ mod backend {
     use super::conn::Pool;
     use super::follow::LogFollower;
     use super::{read, schema, write, PostgresOptions};
-    use crate::backend::{
-        Announce, AppendOutcome, AppendRequest, Backend, Follower, Visitor,
-    };
+    use crate::backend::{Announce, AppendOutcome, AppendRequest, Backend, Follower, Visitor};
     use crate::metrics::StorageUse;
     use crate::{Result, StreamHead};
 

@@ -206,6 +206,9 @@ fn live_events(sub: &mut Subscription, n: usize) -> Vec<Event> {
     out
 }
 
+/// What a listener heard: each event's position and previous id.
+type Told = Arc<Mutex<Vec<(u64, Option<Vec<u8>>)>>>;
+
 #[test]
 fn every_store_on_a_database_hears_every_commit_once_in_order() {
     let (cluster, db) = shared_db();
@@ -218,7 +221,7 @@ fn every_store_on_a_database_hears_every_commit_once_in_order() {
         .iter()
         .map(|s| s.subscribe(None, LogFilter::all()).unwrap())
         .collect();
-    let told: Vec<Arc<Mutex<Vec<(u64, Option<Vec<u8>>)>>>> = stores
+    let told: Vec<Told> = stores
         .iter()
         .map(|s| {
             let told = Arc::new(Mutex::new(Vec::new()));
@@ -226,7 +229,9 @@ fn every_store_on_a_database_hears_every_commit_once_in_order() {
             s.add_listener(Box::new(move |batch| {
                 for a in batch.iter() {
                     for (e, prev) in a.iter() {
-                        t.lock().unwrap().push((e.position, prev.map(<[u8]>::to_vec)));
+                        t.lock()
+                            .unwrap()
+                            .push((e.position, prev.map(<[u8]>::to_vec)));
                     }
                 }
             }));
