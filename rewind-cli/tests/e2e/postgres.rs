@@ -162,7 +162,13 @@ mod shared_log {
                 .iter()
                 .zip(&gone)
                 .map(|(s, gone)| {
-                    let c = client(s, 40);
+                    // A small credit window: the subscription often reads
+                    // the store rather than being fed live.
+                    let opts = ClientOptions::default()
+                        .with_request_timeout(Duration::from_millis(500))
+                        .with_retries(40)
+                        .with_credit_window(8);
+                    let c = Client::connect_with(&s.endpoints.native, opts).unwrap();
                     let mut sub = c.subscribe(Some(0), LogFilter::all()).unwrap();
                     let total = total.clone();
                     let gone = gone.clone();
