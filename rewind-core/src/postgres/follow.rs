@@ -20,7 +20,7 @@
 //! as it starts `LISTEN` before it reads, no commit falls between the two.
 //! A stop wakes it through a channel of its own.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -64,6 +64,9 @@ const READ_FROM: &str = "SELECT e.position, e.id, e.stream, e.version, e.event_t
 struct Stop {
     stopping: Mutex<bool>,
     wake: Condvar,
+    /// The follower has a listening connection (a stop wakes it with a
+    /// notification; otherwise the condition variable does).
+    listening: AtomicBool,
 }
 
 impl Stop {
@@ -143,12 +146,14 @@ impl Follower for LogFollower {
             return;
         };
         self.stop.set();
-        let woken = self.pool.with_reader(|conn| {
-            conn.client
-                .execute("SELECT pg_notify($1, '')", &[&self.wake_channel])
-        });
-        if let Err(e) = woken {
-            log::debug!("cannot wake the follower of the log: {e}");
+        if self.stop.listening.load(Ordering::SeqCst) {
+            let woken = self.pool.with_reader(|conn| {
+                conn.client
+                    .execute("SELECT pg_notify($1, '')", &[&self.wake_channel])
+            });
+            if let Err(e) = woken {
+                log::debug!("cannot wake the follower of the log: {e}");
+            }
         }
         if self.ended.recv_timeout(STOP_WAIT).is_ok() {
             let _ = thread.join();
@@ -190,6 +195,9 @@ impl Following {
             let stopping = self.stop.is_set();
             if listening.is_none() {
                 listening = self.listen().map_err(|e| self.failed(&mut failed, e)).ok();
+                self.stop
+                    .listening
+                    .store(listening.is_some(), Ordering::SeqCst);
             }
             let result = match listening.as_mut() {
                 Some(l) => self.catch_up(l, &mut failed),
@@ -205,6 +213,7 @@ impl Following {
                 }
                 Err(()) => {
                     listening = None;
+                    self.stop.listening.store(false, Ordering::SeqCst);
                     if stopping {
                         return;
                     }
@@ -216,9 +225,15 @@ impl Following {
             if stopping {
                 return;
             }
+            if self.stop.is_set() {
+                // Stopped since the top (perhaps while it was not
+                // listening, so no notification comes): a last catch-up.
+                continue;
+            }
             if let Some(l) = listening.as_mut() {
                 if wait(&mut l.conn.client).is_err() {
                     listening = None;
+                    self.stop.listening.store(false, Ordering::SeqCst);
                 }
             }
         }
