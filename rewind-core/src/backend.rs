@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::{check_event_id, check_event_type, check_stream_name};
+use crate::store::CommittedAppend;
 use crate::{Appended, Error, Event, EventRef, ExpectedVersion, Printable, Result, StreamHead};
 
 /// An event ready for a backend: its id is set.
@@ -315,6 +316,32 @@ pub trait Backend: Send + Sync + 'static {
     fn sync(&self) -> Result<()> {
         Ok(())
     }
+
+    /// For a log that other processes append to as well (the PostgreSQL
+    /// backend, shared by several servers): starts a follower that hands
+    /// `announce` every batch committed from the log's head at open on,
+    /// by any writer, in position order, each event once, after it is
+    /// durable. The store's commit listeners are then fed by the follower
+    /// alone; its own writer announces nothing.
+    ///
+    /// `None` (the default): the log has no other writer, and the store's
+    /// writer announces its own commits.
+    fn follow(&self, announce: Announce) -> Option<Box<dyn Follower>> {
+        let _ = announce;
+        None
+    }
+}
+
+/// Where a [`Backend::follow`] follower hands the batches it reads: the
+/// store's commit listeners. Called from the follower's thread.
+pub type Announce = Box<dyn Fn(Vec<CommittedAppend>) + Send + 'static>;
+
+/// A running follower of a shared log (see [`Backend::follow`]).
+pub trait Follower: Send {
+    /// Announces what is committed now (best effort: not when the
+    /// database cannot be reached), then stops; returns once the
+    /// follower's thread has ended, or after a few seconds without it.
+    fn stop(&mut self);
 }
 
 /// The first version (or position) a backward read visits, of a sequence of

@@ -5,6 +5,13 @@
 //! tells each caller how its own append fared. Appends that arrive while a
 //! commit is in flight wait for the next one, so many writers share the cost
 //! of each disk sync.
+//!
+//! Commit listeners hear of every committed batch in commit order. For a
+//! log only this store writes (LMDB, memory), the writer tells them after
+//! the commit and before it acknowledges the appenders. For a log that
+//! other servers append to as well (PostgreSQL), the backend's follower
+//! tells them of every server's commits, read back from the log, and the
+//! writer tells them nothing (so each commit is told once).
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -14,7 +21,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use crate::backend::{
-    check_append, AppendOutcome, AppendRequest, Backend, PreparedEvent, StreamRequest,
+    check_append, Announce, AppendOutcome, AppendRequest, Backend, Follower, PreparedEvent,
+    StreamRequest,
 };
 use crate::lmdb::{LmdbBackend, LmdbOptions};
 use crate::memory::MemoryBackend;
@@ -38,7 +46,9 @@ pub type Completion = Box<dyn FnOnce(Result<Vec<Appended>>) + Send + 'static>;
 /// The events one committed append added to one stream, as listeners see
 /// them. An append to several streams is one `CommittedAppend` per stream,
 /// next to each other in the batch, in the order of the request (which is
-/// the order of their positions).
+/// the order of their positions). Read back from a shared log (a
+/// PostgreSQL store's follower), it is a run of consecutive events of one
+/// stream, which may hold more than one append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedAppend {
     /// The stream appended to.
@@ -77,7 +87,10 @@ impl CommittedAppend {
 }
 
 /// A function told of every committed batch, in commit order, after it is
-/// durable and before the appenders are acknowledged.
+/// durable: before the appenders are acknowledged when the store's writer
+/// tells it (LMDB, memory); independently of the acknowledgement, possibly
+/// after it, when the backend follows a shared log (PostgreSQL: every
+/// server's commits, read back from the database).
 pub type CommitListener = Box<dyn Fn(&Arc<Vec<CommittedAppend>>) + Send + Sync + 'static>;
 
 /// Identifies a registered [`CommitListener`].
@@ -154,14 +167,34 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     listeners: Arc<Listeners>,
     next_listener: AtomicU64,
+    /// The backend's follower of a shared log, which feeds the listeners
+    /// in place of the writer.
+    follower: Mutex<Option<Box<dyn Follower>>>,
+}
+
+impl Inner {
+    /// Stops the writer (after it commits what was submitted), then the
+    /// follower (after it announces what is committed).
+    fn stop_threads(&self) {
+        let _ = self.tx.send(Msg::Stop);
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = writer {
+            let _ = h.join();
+        }
+        let follower = self
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut f) = follower {
+            f.stop();
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Stop);
-        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
-        }
+        self.stop_threads();
     }
 }
 
@@ -235,18 +268,25 @@ impl Store {
         Store::from_backend(Arc::new(MemoryBackend::new()))
     }
 
-    /// A store over any backend; starts the writer thread.
+    /// A store over any backend; starts the writer thread (and the
+    /// backend's follower, when it follows a shared log).
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
         let (tx, rx) = mpsc::channel();
         let listeners: Arc<Listeners> = Arc::default();
         let metrics: Arc<Metrics> = Arc::default();
+        let follower = {
+            let listeners = listeners.clone();
+            let announce: Announce = Box::new(move |batch| tell(&listeners, &Arc::new(batch)));
+            backend.follow(announce)
+        };
         let writer = {
             let backend = backend.clone();
-            let listeners = listeners.clone();
+            // With a follower, the writer announces nothing itself.
+            let listeners = follower.is_none().then(|| listeners.clone());
             let metrics = metrics.clone();
             std::thread::Builder::new()
                 .name("rewind-writer".into())
-                .spawn(move || writer_loop(&*backend, &listeners, &metrics, rx))
+                .spawn(move || writer_loop(&*backend, listeners.as_deref(), &metrics, rx))
                 .expect("spawning the writer thread")
         };
         Store {
@@ -257,6 +297,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 listeners,
                 next_listener: AtomicU64::new(0),
+                follower: Mutex::new(follower),
             }),
         }
     }
@@ -716,8 +757,10 @@ impl Store {
         self.inner.backend.storage_use()
     }
 
-    /// Registers a function told of every committed batch, in commit order.
-    /// It runs on the writer thread: it must be quick and must not append.
+    /// Registers a function told of every committed batch, in commit order
+    /// (see [`CommitListener`]). It runs on the writer thread, or on the
+    /// follower's for a shared log (PostgreSQL): it must be quick and must
+    /// not append.
     pub fn add_listener(&self, listener: CommitListener) -> ListenerId {
         let id = ListenerId(self.inner.next_listener.fetch_add(1, Ordering::Relaxed));
         self.inner
@@ -740,21 +783,13 @@ impl Store {
         l.len() != before
     }
 
-    /// Commits every append already submitted, stops the writer, drops the
-    /// commit listeners (subscriptions end) and syncs the backend. Later
-    /// appends fail with [`Error::Closed`]; reads keep working while a
-    /// handle exists. Closing twice is harmless.
+    /// Commits every append already submitted, stops the writer (and the
+    /// follower of a shared log, once it has announced what is committed),
+    /// drops the commit listeners (subscriptions end) and syncs the
+    /// backend. Later appends fail with [`Error::Closed`]; reads keep
+    /// working while a handle exists. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
-        let _ = self.inner.tx.send(Msg::Stop);
-        let handle = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
+        self.inner.stop_threads();
         // No commit follows: drop the listeners. (A subscription learns from
         // its listener's drop that the store is closed.)
         let listeners = std::mem::take(
@@ -779,7 +814,14 @@ impl Store {
     }
 }
 
-fn writer_loop(backend: &dyn Backend, listeners: &Listeners, metrics: &Metrics, rx: Receiver<Msg>) {
+/// The writer: `listeners` are told of its commits, unless a follower tells
+/// them (`None`).
+fn writer_loop(
+    backend: &dyn Backend,
+    listeners: Option<&Listeners>,
+    metrics: &Metrics,
+    rx: Receiver<Msg>,
+) {
     let mut stop = false;
     while !stop {
         let (req, pending) = match rx.recv() {
@@ -820,7 +862,7 @@ fn batch_bytes(r: &AppendRequest) -> usize {
 
 fn commit_batch(
     backend: &dyn Backend,
-    listeners: &Listeners,
+    listeners: Option<&Listeners>,
     metrics: &Metrics,
     reqs: Vec<AppendRequest>,
     pendings: Vec<Pending>,
@@ -885,16 +927,20 @@ fn commit_batch(
         }
     }
     hand_out(|| {
-        if !committed.is_empty() {
-            let committed = Arc::new(committed);
-            for (_, l) in listeners.read().unwrap_or_else(|e| e.into_inner()).iter() {
-                l(&committed);
-            }
+        if let Some(listeners) = listeners.filter(|_| !committed.is_empty()) {
+            tell(listeners, &Arc::new(committed));
         }
         for (p, r) in pendings.into_iter().zip(results) {
             p.complete(r);
         }
     });
+}
+
+/// Tells every listener of a committed batch.
+fn tell(listeners: &Listeners, batch: &Arc<Vec<CommittedAppend>>) {
+    for (_, l) in listeners.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        l(batch);
+    }
 }
 
 /// Runs a visiting read and returns what it visited, copied out of the

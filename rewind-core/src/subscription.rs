@@ -6,8 +6,9 @@
 //!
 //! How it works. A subscription registers a commit listener that only
 //! records how far the log reaches (the head) and wakes the subscription if
-//! it is waiting: constant work on the writer thread, with a lock no one
-//! holds for more than a few instructions. The events themselves are always
+//! it is waiting: constant work on the writer thread (on PostgreSQL, the
+//! follower's thread, which hears the commits of every server on the
+//! database), with a lock no one holds for more than a few instructions. The events themselves are always
 //! read from the store, in chunks, by the subscriber's own thread. So a
 //! subscriber that falls behind simply reads more history later: it never
 //! slows a writer, and it cannot lose an event. A subscription waiting for

@@ -9,7 +9,7 @@
 //! | `curve` | ZeroMQ CURVE: allowed clients on every endpoint, refusals logged, key errors, keygen |
 //! | `data`  | both protocols together: one event, one id; exact data round-trips; bad input; concurrent clients |
 //! | `metrics` | the Prometheus endpoint: off by default; its figures follow what clients do |
-//! | `postgres` | the binary on PostgreSQL: by flag and by configuration file, two servers on one database, an unreachable database |
+//! | `postgres` | the binary on PostgreSQL: by flag and by configuration file, two servers on one database, an unreachable database; three servers whose native and PUB subscribers all see one log through a SIGKILL of a server and a restart of PostgreSQL |
 //! | `store` | what the server promises about storage: durability, graceful stop, growth, other processes |
 //! | `v1`    | wire protocol v1 (REQ/REP query endpoint, PUB streaming endpoint) |
 //! | `v2`    | wire protocol v2 (ROUTER command endpoint, PUB publish endpoint) |

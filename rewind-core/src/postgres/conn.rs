@@ -12,6 +12,7 @@ use std::time::Duration;
 use ::postgres::config::Host;
 use ::postgres::{Client, Config, NoTls, Statement};
 
+use super::follow::CHANNEL;
 use super::PostgresOptions;
 use crate::{Error, Result};
 
@@ -62,7 +63,13 @@ impl Statements {
                  ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version, \
                  position = EXCLUDED.position, last_id = EXCLUDED.last_id",
             )?,
-            set_head: p("UPDATE rewind_log_head SET next_position = $1::bigint")?,
+            // Moves the head and notifies the followers of every server
+            // (delivered when the transaction commits).
+            set_head: p(&format!(
+                "WITH moved AS (UPDATE rewind_log_head SET next_position = $1::bigint \
+                 RETURNING next_position) \
+                 SELECT pg_notify('{CHANNEL}', next_position::text) FROM moved"
+            ))?,
             read_log: p(&format!(
                 "SELECT {ev} FROM rewind_events WHERE position >= $1::bigint \
                  ORDER BY position LIMIT $2::bigint"
@@ -211,7 +218,7 @@ impl Pool {
     }
 
     /// A new connection, with durable commits.
-    fn connect(&self) -> Result<Conn> {
+    pub fn connect(&self) -> Result<Conn> {
         let mut client = self.config.connect(NoTls).map_err(|e| {
             let Error::Storage(m) = to_error(e) else {
                 unreachable!("to_error makes storage errors")

@@ -19,6 +19,14 @@
 //! what the transaction sees, written, and committed; the appenders are
 //! acknowledged after COMMIT returns.
 //!
+//! A store's commit listeners (subscriptions, a server's PUB sockets and
+//! native subscriptions) are fed from the database, not from the store's
+//! writer: a follower `LISTEN`s on the channel every batch transaction
+//! notifies, reads the log from the last position it announced to the
+//! committed head, and announces it in position order. So every server
+//! hears every commit on the database, each once, after it is durable;
+//! possibly after the appender was acknowledged.
+//!
 //! The parts:
 //!
 //! | module   | owns |
@@ -26,10 +34,13 @@
 //! | `conn`   | the connection string, connecting, the prepared statements, the pool of reading connections and the writer's connection, reconnecting |
 //! | `schema` | creating the tables, checking their version |
 //! | `read`   | reads by position and stream (both ways), by id, heads, streams, the next position |
-//! | `write`  | the batch transaction |
+//! | `write`  | the batch transaction, which notifies the followers as it commits |
+//! | `follow` | the follower: the thread that feeds the store's commit listeners from the log, so that every server hears every server's commits |
 
 #[cfg(feature = "postgres")]
 mod conn;
+#[cfg(feature = "postgres")]
+mod follow;
 #[cfg(feature = "postgres")]
 mod read;
 #[cfg(feature = "postgres")]
@@ -92,15 +103,21 @@ impl fmt::Debug for PostgresOptions {
 
 #[cfg(feature = "postgres")]
 mod backend {
+    use std::sync::Arc;
+
     use super::conn::Pool;
+    use super::follow::LogFollower;
     use super::{read, schema, write, PostgresOptions};
-    use crate::backend::{AppendOutcome, AppendRequest, Backend, Visitor};
+    use crate::backend::{Announce, AppendOutcome, AppendRequest, Backend, Follower, Visitor};
     use crate::metrics::StorageUse;
     use crate::{Result, StreamHead};
 
     /// A store in a PostgreSQL database.
     pub struct PostgresBackend {
-        pool: Pool,
+        pool: Arc<Pool>,
+        /// The log's head when the backend was opened: where its follower
+        /// starts.
+        opened_at: u64,
     }
 
     impl PostgresBackend {
@@ -112,9 +129,10 @@ mod backend {
         /// when the database cannot be reached or refuses, or holds tables
         /// of a newer Rewind ([`SCHEMA_VERSION`](super::SCHEMA_VERSION)).
         pub fn open(options: &PostgresOptions) -> Result<Self> {
-            let pool = Pool::new(options)?;
+            let pool = Arc::new(Pool::new(options)?);
             pool.with_writer(schema::prepare)?;
-            Ok(PostgresBackend { pool })
+            let opened_at = read::next_position(&pool)?;
+            Ok(PostgresBackend { pool, opened_at })
         }
     }
 
@@ -184,6 +202,14 @@ mod backend {
 
         fn storage_use(&self) -> Result<Option<StorageUse>> {
             read::storage_use(&self.pool).map(Some)
+        }
+
+        fn follow(&self, announce: Announce) -> Option<Box<dyn Follower>> {
+            Some(Box::new(LogFollower::start(
+                self.pool.clone(),
+                self.opened_at,
+                announce,
+            )))
         }
     }
 }

@@ -251,7 +251,9 @@ impl Drop for Server {
 }
 
 /// Registers the listener that tells the server thread of every committed
-/// batch (embedded appends included), for it to publish.
+/// batch (embedded appends included; on PostgreSQL, those of every server
+/// on the database, from the store's follower), for it to publish and to
+/// feed the live native subscriptions.
 fn announce_commits(store: &Store, mailer: Mailer) -> ListenerId {
     store.add_listener(Box::new(move |batch| {
         mailer.post(Note::Committed(batch.clone()));

@@ -20,12 +20,18 @@ fn given(id: &str, data: &str) -> NewEvent {
 }
 
 /// Every event a listener was told of, with the previous id it was given.
-type Told = Arc<Mutex<Vec<(Event, Option<Vec<u8>>)>>>;
+type Seen = Arc<Mutex<Vec<(Event, Option<Vec<u8>>)>>>;
+
+/// What a listener registered at position `from` was told.
+struct Told {
+    seen: Seen,
+    from: u64,
+}
 
 /// Registers a listener that records what it is told.
 fn record_commits(s: &Store) -> Told {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
+    let s2: Seen = seen.clone();
     s.add_listener(Box::new(move |batch| {
         for append in batch.iter() {
             for (e, prev) in append.iter() {
@@ -35,7 +41,35 @@ fn record_commits(s: &Store) -> Told {
             }
         }
     }));
-    seen
+    Told {
+        seen,
+        from: s.next_position().unwrap(),
+    }
+}
+
+impl Told {
+    /// What the listener was told of the commits since it was registered,
+    /// once it has heard of every commit up to the log's head now (a
+    /// PostgreSQL store's follower tells its listeners after the
+    /// appenders are acknowledged, and may tell them of commits from just
+    /// before the registration).
+    fn told(&self, s: &Store) -> Vec<(Event, Option<Vec<u8>>)> {
+        let head = s.next_position().unwrap();
+        crate::wait_until("the listener hears every commit", || {
+            head <= self.from
+                || self
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .last()
+                    .is_some_and(|(e, _)| e.position + 1 >= head)
+        });
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(e, _)| e.position >= self.from)
+            .cloned()
+            .collect()
+    }
 }
 
 fn at(a: &[Appended]) -> Vec<(String, u64, u64)> {
@@ -194,7 +228,7 @@ fn an_append_to_several_streams_lands_whole_at_consecutive_positions() {
         assert_eq!(s.stream_head(b"b").unwrap().unwrap().version, 1);
         // Listeners see it once, each event with the previous one of its
         // stream.
-        let seen = seen.lock().unwrap();
+        let seen = seen.told(&s);
         let told: Vec<(&[u8], Option<&[u8]>)> = seen
             .iter()
             .map(|(e, prev)| (&e.id[..], prev.as_deref()))
@@ -245,7 +279,7 @@ fn a_conflict_on_one_stream_writes_nothing_on_any() {
         assert_eq!(s.next_position().unwrap(), 2, "{name}");
         assert!(s.get(b"x1").unwrap().is_none() && s.get(b"x2").unwrap().is_none());
         assert!(s.stream_head(b"c").unwrap().is_none(), "{name}");
-        assert!(seen.lock().unwrap().is_empty(), "{name}: nothing to tell");
+        assert!(seen.told(&s).is_empty(), "{name}: nothing to tell");
         // The same ids are free for an append that fits.
         let ok = s
             .append_multi(vec![
@@ -348,7 +382,7 @@ fn a_retry_returns_the_original_positions_and_writes_nothing() {
 
         assert_eq!(s.next_position().unwrap(), next, "{name}: nothing written");
         assert_eq!(s.read_log_vec(0, 100).unwrap(), log, "{name}");
-        assert!(seen.lock().unwrap().is_empty(), "{name}: nothing told");
+        assert!(seen.told(&s).is_empty(), "{name}: nothing told");
         assert_eq!(
             s.metrics()
                 .events_appended
@@ -391,7 +425,7 @@ fn a_retry_that_shares_a_commit_with_its_original_finds_it() {
             [("a".into(), 0, 0), ("a".into(), 1, 1), ("b".into(), 0, 2)]
         );
         assert_eq!(s.next_position().unwrap(), 3, "{name}");
-        assert_eq!(seen.lock().unwrap().len(), 3, "{name}: told once");
+        assert_eq!(seen.told(&s).len(), 3, "{name}: told once");
     }
 }
 

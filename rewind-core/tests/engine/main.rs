@@ -46,6 +46,16 @@ pub fn postgres_store() -> Store {
     Store::open_postgres(cluster.dsn(&cluster.new_database())).unwrap()
 }
 
+/// Waits up to 10 seconds for `done` to hold; panics naming `what` when it
+/// does not.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// An event with this data, a generated id, no type and no metadata.
 pub fn ev(d: &str) -> NewEvent {
     NewEvent::new(d.as_bytes())

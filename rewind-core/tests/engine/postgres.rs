@@ -5,11 +5,14 @@
 //! string, several hosts, and no password in descriptions.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use rewind_core::postgres::{PostgresOptions, SCHEMA_VERSION};
-use rewind_core::{Error, Event, ExpectedVersion, NewEvent, Store};
+use rewind_core::{
+    Error, Event, ExpectedVersion, LogFilter, NewEvent, Store, Subscription, SubscriptionItem,
+};
 use rewind_testkit::postgres::Cluster;
 
 /// Stores on one database, as separate servers would have.
@@ -148,6 +151,10 @@ fn a_store_reconnects_after_postgresql_restarts() {
     let cluster = Cluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed: {e}"));
     let db = cluster.new_database();
     let store = Store::open_postgres(cluster.dsn(&db)).unwrap();
+    // A subscription on another store of the database follows through
+    // every restart.
+    let watcher = Store::open_postgres(cluster.dsn(&db)).unwrap();
+    let mut sub = watcher.subscribe(Some(0), LogFilter::all()).unwrap();
     let append = |data: &str| store.append(b"s", vec![NewEvent::new(data)], ExpectedVersion::Any);
     append("before").unwrap();
     assert_eq!(store.read_log_vec(0, 10).unwrap().len(), 1);
@@ -178,6 +185,118 @@ fn a_store_reconnects_after_postgresql_restarts() {
         .map(|e| e.data)
         .collect();
     assert_eq!(log, [&b"before"[..], b"after a restart", b"back"]);
+    let heard: Vec<Vec<u8>> = live_events(&mut sub, 3)
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(heard, log, "the subscription saw the whole log, once");
+}
+
+/// The next `n` events of `sub` (skipping the caught-up marker), waiting
+/// up to 20 seconds for each.
+fn live_events(sub: &mut Subscription, n: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match sub.next_timeout(Duration::from_secs(20)).unwrap() {
+            Some(SubscriptionItem::Event(e)) => out.push(e),
+            Some(SubscriptionItem::CaughtUp) => {}
+            None => panic!("no event came (after {} of {n})", out.len()),
+        }
+    }
+    out
+}
+
+/// What a listener heard: each event's position and previous id.
+type Told = Arc<Mutex<Vec<(u64, Option<Vec<u8>>)>>>;
+
+#[test]
+fn every_store_on_a_database_hears_every_commit_once_in_order() {
+    let (cluster, db) = shared_db();
+    let stores: Vec<Store> = (0..SERVERS)
+        .map(|_| Store::open_postgres(cluster.dsn(&db)).unwrap())
+        .collect();
+    // On each store: a subscription, and a listener recording positions
+    // and previous ids.
+    let mut subs: Vec<Subscription> = stores
+        .iter()
+        .map(|s| s.subscribe(None, LogFilter::all()).unwrap())
+        .collect();
+    let told: Vec<Told> = stores
+        .iter()
+        .map(|s| {
+            let told = Arc::new(Mutex::new(Vec::new()));
+            let t = told.clone();
+            s.add_listener(Box::new(move |batch| {
+                for a in batch.iter() {
+                    for (e, prev) in a.iter() {
+                        t.lock()
+                            .unwrap()
+                            .push((e.position, prev.map(<[u8]>::to_vec)));
+                    }
+                }
+            }));
+            told
+        })
+        .collect();
+    let writers: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = s.clone();
+            thread::spawn(move || {
+                for n in 0..APPENDS {
+                    let stream = format!("s{}", n % 4);
+                    s.append(
+                        stream.as_bytes(),
+                        vec![NewEvent::new(format!("{i}/{n}")), NewEvent::new("b")],
+                        ExpectedVersion::Any,
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let log = stores[0].read_log_vec(0, usize::MAX).unwrap();
+    assert_eq!(log.len(), SERVERS * APPENDS * 2);
+    for sub in &mut subs {
+        assert_eq!(live_events(sub, log.len()), log, "a subscription's log");
+    }
+    // The previous id of each event: the event before it in its stream.
+    let mut last_of: std::collections::HashMap<&[u8], &[u8]> = Default::default();
+    let want: Vec<(u64, Option<Vec<u8>>)> = log
+        .iter()
+        .map(|e| {
+            let prev = last_of.insert(&e.stream, &e.id).map(<[u8]>::to_vec);
+            (e.position, prev)
+        })
+        .collect();
+    for t in &told {
+        let n = want.len();
+        wait(|| t.lock().unwrap().len() >= n);
+        assert_eq!(*t.lock().unwrap(), want, "a listener's log");
+    }
+    // Closing a store tells its listeners of what was committed before.
+    let s = Store::open_postgres(cluster.dsn(&db)).unwrap();
+    let last = Arc::new(AtomicUsize::new(0));
+    let l2 = last.clone();
+    s.add_listener(Box::new(move |batch| {
+        l2.fetch_add(batch.iter().map(|a| a.events.len()).sum(), Ordering::SeqCst);
+    }));
+    s.append(b"late", vec![NewEvent::new("x")], ExpectedVersion::Any)
+        .unwrap();
+    s.close().unwrap();
+    assert_eq!(last.load(Ordering::SeqCst), 1, "told before the close");
+    for sub in &mut subs {
+        assert_eq!(live_events(sub, 1)[0].stream, b"late");
+    }
+}
+
+/// Waits up to 10 seconds for `done`.
+fn wait(mut done: impl FnMut() -> bool) {
+    crate::wait_until("every commit is told", &mut done);
 }
 
 #[test]

@@ -14,6 +14,9 @@
 //!   subscription reads nothing until `CREDIT` comes.
 //! - The tick sends `HEARTBEAT` on subscriptions idle for an interval and
 //!   ends with `ERROR TIMEOUT` those of clients silent for the peer timeout.
+//! - A read of the store that fails with a storage error (the database is
+//!   unreachable for now) does not end the subscription: the tick gives it
+//!   another turn, from just after the last event it handed over.
 //!
 //! Sends through an [`Outlet`] (a ROUTER socket, or a recorder in the
 //! tests); knows nothing of the peers' reply queues.
@@ -108,6 +111,9 @@ pub(in crate::server) struct Subscriptions {
     next_tick: Instant,
     /// Messages sent so far (to tell whether a retry moved any).
     messages: u64,
+    /// Subscriptions whose read of the store failed (the database is
+    /// away): the tick gives them a turn again.
+    stalled: Vec<(Vec<u8>, u64)>,
 }
 
 fn frames(request_id: u64, reply: &Reply) -> Vec<Vec<u8>> {
@@ -169,6 +175,7 @@ impl Subscriptions {
             runnable: VecDeque::new(),
             newly_blocked: Vec::new(),
             next_tick: now + limits.heartbeat / 4,
+            stalled: Vec::new(),
             messages: 0,
         }
     }
@@ -372,8 +379,16 @@ impl Subscriptions {
             let Some((routing_id, id)) = self.runnable.pop_front() else {
                 break;
             };
-            if let Err(e) = self.turn(store, out, &routing_id, id, budget, now) {
-                self.fail(out, &routing_id, id, &ErrorReply::from_error(&e));
+            match self.turn(store, out, &routing_id, id, budget, now) {
+                Ok(()) => {}
+                Err(e @ Error::Storage(_)) => {
+                    // The storage is unreachable for now (PostgreSQL
+                    // restarting): the subscription tries again at the
+                    // next tick rather than ending.
+                    log::warn!("a subscription's read failed ({e}); retrying");
+                    self.stalled.push((routing_id, id));
+                }
+                Err(e) => self.fail(out, &routing_id, id, &ErrorReply::from_error(&e)),
             }
         }
     }
@@ -447,10 +462,14 @@ impl Subscriptions {
                 filter,
                 batcher,
                 credit,
+                cursor,
                 ..
             } = &mut *sub;
             let mut complete = false;
             let next = store.scan_log(before, span, limit, filter, &mut |e| {
+                // Kept up to date, so that a read that fails half-way
+                // resumes after the events it handed over.
+                *cursor = e.position + 1;
                 *credit -= 1;
                 let go = batcher.offer(&e);
                 complete |= !go;
@@ -560,6 +579,15 @@ impl Subscriptions {
     /// clients silent for the peer timeout.
     pub fn tick<O: Outlet>(&mut self, out: &O, now: Instant) {
         self.next_tick = now + self.limits.heartbeat / 4;
+        for (routing_id, id) in std::mem::take(&mut self.stalled) {
+            if let Some(sub) = self
+                .peers
+                .get_mut(&routing_id)
+                .and_then(|p| p.subs.get_mut(&id))
+            {
+                Self::queue(&mut self.runnable, &routing_id, id, sub);
+            }
+        }
         let timeout = self.limits.peer_timeout;
         let silent: Vec<Vec<u8>> = self
             .peers

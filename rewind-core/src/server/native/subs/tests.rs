@@ -32,7 +32,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(events: u64) -> Fixture {
-        let store = Store::in_memory();
+        Fixture::on(Store::in_memory(), events)
+    }
+
+    fn on(store: Store, events: u64) -> Fixture {
         let commits = Arc::new(Mutex::new(Vec::new()));
         let c = commits.clone();
         store.add_listener(Box::new(move |b| c.lock().unwrap().push(b.clone())));
@@ -314,4 +317,83 @@ fn limits_unknown_ids_unsubscribe_and_shutdown() {
     ended.sort();
     assert_eq!(ended, vec![1, 3]);
     assert_eq!(f.subs.len(), 0);
+}
+
+/// An in-memory backend whose log reads fail with a storage error while
+/// `down` is set, after handing over a few events (a database that went
+/// away in the middle of a read).
+struct Flaky {
+    inner: crate::memory::MemoryBackend,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl crate::Backend for Flaky {
+    fn append_batch(
+        &self,
+        batch: &[crate::backend::AppendRequest],
+    ) -> crate::Result<Vec<crate::Result<crate::backend::AppendOutcome>>> {
+        self.inner.append_batch(batch)
+    }
+
+    fn read_log(
+        &self,
+        from: u64,
+        limit: usize,
+        visit: &mut crate::backend::Visitor<'_>,
+    ) -> crate::Result<()> {
+        if !self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.inner.read_log(from, limit, visit);
+        }
+        self.inner.read_log(from, limit.min(3), visit)?;
+        Err(Error::Storage("the database is away".into()))
+    }
+
+    fn read_stream(
+        &self,
+        stream: &[u8],
+        from: u64,
+        limit: usize,
+        visit: &mut crate::backend::Visitor<'_>,
+    ) -> crate::Result<()> {
+        self.inner.read_stream(stream, from, limit, visit)
+    }
+
+    fn get(&self, id: &[u8], visit: &mut crate::backend::Visitor<'_>) -> crate::Result<bool> {
+        self.inner.get(id, visit)
+    }
+
+    fn stream_head(&self, stream: &[u8]) -> crate::Result<Option<crate::StreamHead>> {
+        self.inner.stream_head(stream)
+    }
+
+    fn next_position(&self) -> crate::Result<u64> {
+        self.inner.next_position()
+    }
+}
+
+#[test]
+fn a_read_that_fails_for_a_while_is_retried_at_the_tick_without_a_duplicate() {
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = Store::from_backend(Arc::new(Flaky {
+        inner: crate::memory::MemoryBackend::new(),
+        down: down.clone(),
+    }));
+    let mut f = Fixture::on(store, 40);
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    f.subscribe(1, Some(0), 1000, LogFilter::all());
+    f.run();
+    assert!(!f.subs.has_runnable(), "no busy retry");
+    // Still down at the first tick: still waiting, not ended.
+    f.subs.tick(&f.out, f.t0 + Duration::from_millis(300));
+    f.run();
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    f.subs.tick(&f.out, f.t0 + Duration::from_millis(600));
+    f.run();
+    let (positions, others) = split(f.sent());
+    assert_eq!(positions, (0..40).collect::<Vec<_>>(), "each event once");
+    assert!(
+        others.iter().all(|r| !matches!(r, Reply::Error(_))),
+        "{others:?}"
+    );
+    assert!(others.contains(&Reply::CaughtUp { next_position: 40 }));
 }
