@@ -483,7 +483,7 @@ impl ErrorReply {
             (ErrorCode::StorageFull, _) => Error::StorageFull(strip(&m, "storage full: ")),
             (ErrorCode::ReadOnly, _) => Error::ReadOnly,
             (ErrorCode::ShuttingDown, _) => Error::Closed,
-            (ErrorCode::Storage, _) => Error::Storage(m),
+            (ErrorCode::Storage, _) => Error::Storage(strip(&m, "storage error: ")),
             (
                 ErrorCode::UnsupportedVersion
                 | ErrorCode::Timeout

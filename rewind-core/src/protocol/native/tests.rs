@@ -223,6 +223,9 @@ fn errors_map_to_codes_and_back() {
         Error::InvalidArgument(m) => assert_eq!(m, "no"),
         other => panic!("{other:?}"),
     }
+    // The server's wording comes back once, not under a second prefix.
+    let back = ErrorReply::from_error(&Error::Storage("disk gone".into())).into_error(None);
+    assert_eq!(back.to_string(), "storage error: disk gone");
     for code in ErrorCode::ALL {
         assert_eq!(ErrorCode::from_name(code.name().as_bytes()), Some(code));
     }
