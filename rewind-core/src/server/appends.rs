@@ -29,8 +29,9 @@ impl Appends {
         self.in_flight
     }
 
-    /// Hands a PUBLISH to the store; its outcome comes back as a
-    /// [`Note::Done`] for the peer's slot `seq`.
+    /// Hands a PUBLISH to the store: one event under a new id, at any
+    /// version of `stream` ([`submit_native`](Appends::submit_native) with
+    /// one part).
     pub fn submit(
         &mut self,
         store: &Store,
@@ -40,22 +41,8 @@ impl Appends {
         stream: Vec<u8>,
         data: Vec<u8>,
     ) {
-        self.in_flight += 1;
-        let mailer = self.mailer.clone();
-        let peer = key.clone();
-        store.append_async(
-            &stream,
-            vec![NewEvent::new(data)],
-            ExpectedVersion::Any,
-            Box::new(move |result| {
-                mailer.post(Note::Done {
-                    peer,
-                    epoch,
-                    seq,
-                    result,
-                });
-            }),
-        );
+        let part = StreamAppend::new(stream, vec![NewEvent::new(data)], ExpectedVersion::Any);
+        self.submit_native(store, key, epoch, seq, vec![part]);
     }
 
     /// Hands a native APPEND to the store (so that it shares the group
