@@ -69,7 +69,8 @@ pub enum Error {
         reason: String,
     },
     /// The messaging layer failed (creating a ZeroMQ context or socket,
-    /// setting an option).
+    /// setting an option), or a client's server could not be reached (no
+    /// reply after its retries, a refused CURVE handshake).
     Network(String),
     /// A bug in Rewind: an internal thread panicked or an invariant broke.
     Internal(String),
@@ -195,7 +196,7 @@ impl fmt::Display for Error {
             Error::Bind { endpoint, reason } => {
                 write!(f, "cannot bind endpoint {endpoint}: {reason}")
             }
-            Error::Network(m) => write!(f, "ZeroMQ error: {m}"),
+            Error::Network(m) => write!(f, "network error: {m}"),
             Error::Internal(m) => write!(f, "internal error (a bug in Rewind): {m}"),
         }
     }

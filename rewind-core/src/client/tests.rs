@@ -664,6 +664,11 @@ fn nothing_listening_is_a_clear_network_error() {
         matches!(err, Error::Network(ref m) if m.contains("no reply from tcp://127.0.0.1")),
         "{err}"
     );
+    // Said as what it is: the network, not the messaging library.
+    assert!(
+        err.to_string().starts_with("network error: no reply"),
+        "{err}"
+    );
     assert!(matches!(
         Client::connect("not an endpoint"),
         Err(Error::InvalidArgument(_))
